@@ -1,0 +1,202 @@
+"""The one launcher behind every kernel: packs the launch table, picks the variant and the
+grid, and drives either CuPy (GPU) or the CPU emulator through ``kernel(grid, block, args)``.
+
+A launch covers a whole batch: ``blockIdx.y`` is the sample and a grid-stride loop covers its
+pixels, so samples may differ in height and width. Each table row holds the sample's
+pointers (inputs, output, parameter record) and its height and width. Because a sample's
+offset within the batch is carried by its pointer, indices only need to span one sample:
+the int32 variant is used unless a sample (plus one grid stride) reaches 2**31 elements.
+
+On a GPU everything is enqueued on CuPy's current stream, which inside a DALI
+``python_function`` is DALI's stream; nothing here synchronizes. The table and outputs come
+from CuPy's stream-ordered memory pool, so releasing them after the call is safe.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from dali_regaug.kernels import COMPILE_OPTIONS, DTYPES, kernel_name, source_path
+
+TABLE_DTYPE = np.dtype([("in", "<u8"), ("in2", "<u8"), ("out", "<u8"), ("params", "<u8"),
+                        ("height", "<i8"), ("width", "<i8")])  # kernels/common.cuh Sample
+BLOCK = 256
+MAX_GRID_X = 1024
+INT32_LIMIT = 2**31
+
+
+class NumpyHost:
+    """Host arrays for the emulator: "device" memory is host memory."""
+
+    xp = np
+
+    @staticmethod
+    def to_device(host: np.ndarray):
+        return np.ascontiguousarray(host)
+
+    @staticmethod
+    def pointer(a) -> int:
+        return a.ctypes.data
+
+
+class EmulatorBackend(NumpyHost):
+    """Runs the kernels on the CPU emulator (``dali_regaug.emulator``)."""
+
+    name = "emulator"
+
+    def __init__(self, *, sanitize: bool = False):
+        self.sanitize = sanitize
+
+    def kernel(self, op: str, name: str):
+        return _emulator_module(op, self.sanitize).get_function(name)
+
+
+class CupyBackend:
+    """Runs the kernels on the current CUDA device and stream through CuPy."""
+
+    name = "cupy"
+
+    def __init__(self):
+        import cupy
+
+        self.xp = cupy
+
+    def to_device(self, host: np.ndarray):
+        return self.xp.asarray(host)
+
+    @staticmethod
+    def pointer(a) -> int:
+        return a.data.ptr
+
+    def kernel(self, op: str, name: str):
+        return _cupy_function(self.xp.cuda.Device().id, op, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _emulator_module(op: str, sanitize: bool):
+    from dali_regaug.emulator import EmulatorModule
+
+    return EmulatorModule(op, sanitize=sanitize)
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_module(device: int, op: str):
+    import cupy
+
+    with cupy.cuda.Device(device):
+        return cupy.RawModule(code=source_path(op).read_text(), options=COMPILE_OPTIONS)
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_function(device: int, op: str, name: str):
+    return _cupy_module(device, op).get_function(name)
+
+
+def backend_for(images, backend=None):
+    """``backend`` itself, or the backend that owns ``images``' memory (None for NumPy)."""
+    if backend == "emulator":
+        return EmulatorBackend()
+    if backend is not None and backend != "numpy":
+        return backend
+    first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
+    if backend is None and type(first).__module__.startswith("cupy"):
+        return CupyBackend()
+    return None
+
+
+def describe(images, layout: str, name: str = "images"):
+    """``(arrays, heights, widths, channels, dtype)`` of a batch, validated."""
+    arrays = list(images)
+    if not arrays:
+        return arrays, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, None
+    dtype = np.dtype(arrays[0].dtype)
+    if dtype.name not in DTYPES:
+        raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
+                        f"{', '.join(DTYPES)}")
+    shapes = np.array([a.shape for a in arrays]) if all(a.ndim == 3 for a in arrays) else None
+    if shapes is None:
+        nd = sorted({a.ndim for a in arrays})
+        raise ValueError(f"{name} must be 3-D ({layout}), got samples with ndim {nd}")
+    if any(np.dtype(a.dtype) != dtype for a in arrays):
+        raise TypeError(f"{name} mixes dtypes: {sorted({np.dtype(a.dtype).name for a in arrays})}")
+    ch = shapes[:, 2] if layout == "HWC" else shapes[:, 0]
+    if (ch != ch[0]).any():
+        raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
+    if ch[0] > 255:
+        raise ValueError(f"{name} has {ch[0]} channels ({layout}): at most 255 are supported")
+    h, w = (shapes[:, 0], shapes[:, 1]) if layout == "HWC" else (shapes[:, 1], shapes[:, 2])
+    return arrays, h.astype(np.int64), w.astype(np.int64), int(ch[0]), dtype
+
+
+def index_type(max_elements: int, stride: int) -> str:
+    """``"i32"`` when every index and index + stride stays below 2**31, else ``"i64"``."""
+    return "i32" if max_elements + stride < INT32_LIMIT else "i64"
+
+
+def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
+           block: int = BLOCK, max_grid_x: int = MAX_GRID_X):
+    """Run kernel ``op`` once over the batch and return the outputs.
+
+    Parameters
+    ----------
+    op : str
+        Kernel file, e.g. ``"grid_mask"``.
+    images : list of arrays or array
+        The batch (list of ``(H, W, C)``/``(C, H, W)`` arrays, or one stacked 4-D array).
+    params : structured ndarray or list of arrays
+        Host parameter records, one per sample, or per-sample device byte arrays (as DALI
+        hands them to a GPU ``python_function``).
+    layout : {"HWC", "CHW"}
+    backend : CupyBackend or EmulatorBackend
+    args : tuple
+        Kernel arguments after ``(table, channels)``; NumPy scalars or arrays.
+    images2 : list of arrays, optional
+        Second source (the composite's ``b``), same shapes as ``images``.
+    block, max_grid_x : int
+        Threads per block and the cap on blocks per sample (smaller values exercise the
+        grid-stride loop).
+
+    Returns
+    -------
+    Outputs in the structure of ``images``: a list of arrays, or one stacked array.
+    """
+    arrays, h, w, c, dtype = describe(images, layout)
+    stacked = not isinstance(images, (list, tuple))
+    if not arrays:
+        return images if stacked else []
+    xp, n = backend.xp, len(arrays)
+    same = all(a.shape == arrays[0].shape for a in arrays)
+    if same:
+        out_all = xp.empty((n, *arrays[0].shape), dtype)
+        outs = list(out_all)
+    else:
+        flat = xp.empty(sum(a.size for a in arrays), dtype)
+        ends = np.cumsum([a.size for a in arrays])
+        outs = [flat[e - a.size:e].reshape(a.shape) for a, e in zip(arrays, ends)]
+    ins = [xp.ascontiguousarray(a) for a in arrays]
+    ins2 = [xp.ascontiguousarray(a) for a in images2] if images2 is not None else []
+    table = np.zeros(n, TABLE_DTYPE)
+    table["in"] = [backend.pointer(a) for a in ins]
+    table["in2"] = [backend.pointer(a) for a in ins2] if ins2 else 0
+    table["out"] = [backend.pointer(o) for o in outs]
+    table["params"], dev_params = _param_pointers(params, backend)
+    table["height"], table["width"] = h, w
+    hw = h * w
+    grid_x = int(max(1, min(max_grid_x, -(-int(hw.max()) // block))))
+    index = index_type(int((hw * c).max()), grid_x * block)
+    kernel = backend.kernel(op, kernel_name(op, dtype.name, layout, index))
+    dev_table = backend.to_device(table.view(np.uint8))
+    kernel((grid_x, n, 1), (block, 1, 1), (dev_table, np.int32(c), *args))
+    del ins, ins2, dev_params, dev_table  # stream-ordered release on CuPy's pool
+    return out_all if stacked and same else outs
+
+
+def _param_pointers(params, backend):
+    """Device address of each sample's parameter record, and what must stay alive for it."""
+    if isinstance(params, np.ndarray) and params.dtype.names:
+        dev = backend.to_device(params.view(np.uint8).reshape(len(params), -1))
+        base = backend.pointer(dev)
+        return base + np.arange(len(params), dtype=np.uint64) * params.dtype.itemsize, dev
+    return [backend.pointer(p) for p in params], params

@@ -1,0 +1,127 @@
+"""What every masking operator shares: sample, then apply.
+
+An operator is configured once (arguments validated there) and then used in two pure steps,
+as in kornia.augmentation:
+
+* ``sample(hw, keys, prob)``: host-side, vectorized over the batch, returns one parameter
+  record per sample (a NumPy structured array, the same bytes the kernel reads);
+* ``apply(images, params)``: the NumPy path for host arrays, one kernel launch for CuPy
+  arrays (or for host arrays on the emulator).
+
+``draw`` adds the state: per-sample keys from the seed (or ``sample_ids``) and the epoch's
+probability. ``sample_batch``/``apply_batch`` are the two DALI ``python_function`` bodies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dali_regaug import fill as fill_mod
+from dali_regaug import launch, rng, schedule, validate
+
+
+class MaskOp:
+    """A region operator that replaces masked pixels with a fill.
+
+    Subclasses set ``kernel`` and ``params_dtype`` and define ``sample`` and ``mask``.
+    """
+
+    kernel: str
+    params_dtype: np.dtype
+
+    def __init__(self, *, prob, fill, layout, seed, backend=None):
+        self.layout = validate.layout(layout)
+        self.fill = fill_mod.parse(fill)
+        self.prob = schedule.as_schedule(prob)
+        seed = validate.seed(seed)
+        self.keys = rng.KeyStream(rng.random_seed() if seed is None else seed)
+        if backend not in (None, "numpy", "emulator"):
+            raise ValueError(f"backend={backend!r}: expected None, 'numpy' or 'emulator'")
+        self.backend = backend
+        self.epoch = 0
+
+    # -- the two pure steps -------------------------------------------------------------
+    def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def mask(self, params: np.ndarray, h: int, w: int):
+        """NumPy path: ``(drop, regions)`` for samples of one shape, broadcastable to
+        ``(G, H, W)``; ``regions`` only when the fill needs it."""
+        raise NotImplementedError
+
+    def apply(self, images, params: np.ndarray | list, *, backend=None):
+        """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array)."""
+        be = launch.backend_for(images, backend if backend is not None else self.backend)
+        if be is not None:
+            _, _, _, c, _ = launch.describe(images, self.layout)
+            values = fill_mod.channel_values(self.fill, c)
+            return launch.launch(self.kernel, images, params, layout=self.layout, backend=be,
+                                 args=(np.int32(self.fill.mode), be.to_device(values)))
+        return self._apply_numpy(images, np.asarray(params))
+
+    def _apply_numpy(self, images, params):
+        arrays, h, w, _, _ = launch.describe(images, self.layout)
+        outs = [None] * len(arrays)
+        for idx, batch in shape_groups(arrays):
+            p = params[idx]
+            drop, regions = self.mask(p, int(h[idx[0]]), int(w[idx[0]]))
+            res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions)
+            for j, i in enumerate(idx):
+                outs[i] = res[j]
+        if isinstance(images, (list, tuple)):
+            return outs
+        return np.stack(outs) if outs else images
+
+    # -- state ----------------------------------------------------------------------------
+    def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
+        """Sample the next batch: keys from the stream, probability from the epoch."""
+        keys = self.keys.next(len(hw), sample_ids)
+        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(self.epoch))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = validate.number("epoch", epoch, 0, None, integer=True)
+
+    def state_dict(self) -> dict:
+        return {"keys": self.keys.state_dict(), "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.keys.load_state_dict(state["keys"])
+        self.epoch = int(state["epoch"])
+
+    # -- DALI python_function bodies ---------------------------------------------------------
+    def sample_batch(self, shapes, sample_ids=None):
+        """CPU op: per-sample shapes (and ids) in, per-sample parameter bytes out."""
+        shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
+        hw = shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
+        ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
+        recs = self.draw(hw, ids)
+        return list(recs.view(np.uint8).reshape(len(recs), -1))
+
+    def apply_batch(self, images, params):
+        """Op on the images' device: images and parameter bytes in, images out."""
+        if not images:
+            return []
+        if isinstance(params[0], np.ndarray) and self.backend != "emulator":
+            params = np.stack(params).view(self.params_dtype).reshape(-1)  # NumPy path
+        return list(self.apply(images, params))
+
+
+def shape_groups(arrays):
+    """``(indices, stacked batch)`` per distinct shape; a zero-copy view when DALI's batch
+    is one contiguous buffer."""
+    if arrays and all(a.shape == arrays[0].shape for a in arrays):
+        return [(np.arange(len(arrays)), _stack(arrays))]
+    groups: dict = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    return [(np.array(ix), _stack([arrays[i] for i in ix])) for ix in groups.values()]
+
+
+def _stack(arrays):
+    a0 = arrays[0]
+    step = a0.nbytes
+    base = a0.ctypes.data
+    if all(a.flags.c_contiguous and a.ctypes.data == base + i * step for i, a in enumerate(arrays)):
+        return np.lib.stride_tricks.as_strided(a0, (len(arrays), *a0.shape),
+                                               (step, *a0.strides), writeable=False)
+    return np.stack(arrays)

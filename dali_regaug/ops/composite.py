@@ -1,0 +1,55 @@
+"""Two-source composite ``out = M * a + (1 - M) * b`` (``kernels/composite.cu``).
+
+``M`` is ``w_in`` inside a sample's boxes and ``w_out`` outside. CutMix (Yun et al. 2019)
+pastes a box of the partner (``w_in = 1, w_out = 0``), MixUp blends (no box,
+``w_out = lam``), and KeepAugment (Gong et al. 2021) pastes a salient box back. Where
+``M`` is 0 or 1 the pixel is copied exactly; otherwise the blend is computed in float32 and
+stored as the kernels store it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dali_regaug import fill as fill_mod
+from dali_regaug import launch, validate
+from dali_regaug.ops import rects
+from dali_regaug.ops.base import shape_groups
+
+
+def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
+    """Records from ``(B, K, 4)`` boxes, ``(B,)`` counts and ``(B,)`` weights."""
+    boxes = np.asarray(boxes, np.int32)
+    p = np.zeros(len(boxes), rects.params_dtype(boxes.shape[1]))
+    p["key"] = 0 if keys is None else keys
+    p["count"], p["w_in"], p["w_out"], p["boxes"] = counts, w_in, w_out, boxes
+    return p
+
+
+def apply(a, b, p, *, layout="HWC", backend=None):
+    """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``."""
+    layout = validate.layout(layout)
+    arrays_a, h, w, _, _ = launch.describe(a, layout, "a")
+    arrays_b = launch.describe(b, layout, "b")[0]
+    if [x.shape for x in arrays_a] != [x.shape for x in arrays_b] or \
+            [x.dtype for x in arrays_a] != [x.dtype for x in arrays_b]:
+        raise ValueError("a and b must hold samples of the same shapes and dtype")
+    be = launch.backend_for(a, backend)
+    if be is not None:
+        return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b)
+    outs = [None] * len(arrays_a)
+    for idx, x in shape_groups(arrays_a):
+        y = np.stack([arrays_b[i] for i in idx])
+        res = _blend(x, y, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout)
+        for j, i in enumerate(idx):
+            outs[i] = res[j]
+    return outs if isinstance(a, (list, tuple)) else (np.stack(outs) if outs else a)
+
+
+def _blend(x, y, p, h, w, layout):
+    hit = rects.last_box(p, h, w)
+    m = np.where(hit >= 0, p["w_in"][:, None, None], p["w_out"][:, None, None])
+    m = m[..., None] if layout == "HWC" else m[:, None]
+    f32 = np.float32
+    mixed = fill_mod.store((m * x.astype(f32)) + ((f32(1) - m) * y.astype(f32)), x.dtype)
+    return np.where(m == 1, x, np.where(m == 0, y, mixed))

@@ -1,0 +1,115 @@
+"""Random Erasing and Cutout: two ways to place boxes, one kernel (``kernels/erase.cu``).
+
+Random Erasing: Zhong, Zheng, Kang, Li, Yang, "Random Erasing Data Augmentation",
+AAAI 2020 (arXiv:1708.04896), Algorithm 1. With probability ``p`` an image is erased; a
+region of area ``S_e = U(s_l, s_h) * S`` and aspect ``r_e`` gets ``H_e = sqrt(S_e r_e)``,
+``W_e = sqrt(S_e / r_e)`` and a corner ``(x_e, y_e)`` uniform over the image, and the draw is
+repeated until the region lies inside the image.
+
+Readings chosen:
+
+* Aspect ratio: Algorithm 1 writes ``r_e = Rand(r_1, r_2)``; read literally (uniform), tall
+  regions would be about 4.7x as likely as wide ones for (0.3, 1/0.3). We draw
+  ``log r_e`` uniformly, so ``r`` and ``1/r`` are equally likely, as timm and torchvision do.
+* The paper's loop is unbounded. We make at most ``ATTEMPTS`` = 10 draws per region (timm's
+  bound) and skip the region if none fits. A region is never clipped, so accepted regions
+  keep exactly the paper's conditional distribution: ``(S_e, r_e)`` weighted by the chance
+  that a uniform corner fits.
+* Sizes are rounded to whole pixels (``round(H_e)``, ``round(W_e)``), the corner is
+  ``floor(U * W)``, and "fits" means ``x_e + W_e <= W`` on those integers; empty regions
+  do not fit.
+* ``count`` regions (an int, or a ``(min, max)`` range drawn per image, as timm's
+  ``max_count``) are drawn independently; the paper uses one.
+
+Cutout: DeVries, Taylor, "Improved Regularization of Convolutional Neural Networks with
+Cutout", arXiv:1708.04552 (2017). A square of side ``size`` whose centre is uniform over the
+image's pixels, clipped at the border. Reading chosen: the box is
+``[c - size // 2, c - size // 2 + size)``, exactly ``size`` wide before clipping; the
+official code's ``[c - size // 2, c + size // 2)`` is one pixel short for odd sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dali_regaug import rng, validate
+from dali_regaug.ops import rects
+from dali_regaug.ops.base import MaskOp
+
+ATTEMPTS = 10
+
+
+class _Erase(MaskOp):
+    kernel = "erase"
+
+    def __init__(self, *, max_boxes, **kw):
+        super().__init__(**kw)
+        self.params_dtype = rects.params_dtype(max_boxes)
+
+    def mask(self, p, h, w):
+        hit = rects.last_box(p, h, w)
+        return hit >= 0, hit.astype(np.uint64)
+
+    def _records(self, keys, apply, boxes, count):
+        p = np.zeros(len(keys), self.params_dtype)
+        p["key"] = keys
+        p["count"] = np.where(apply, count, 0)
+        p["boxes"] = boxes
+        return p
+
+
+class RandomErasing(_Erase):
+    """Random Erasing; see the module docstring and :func:`dali_regaug.fn.random_erasing`."""
+
+    def __init__(self, *, prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1,
+                 fill="random", layout="HWC", seed=None, backend=None):
+        self.area = validate.interval("area", area, 0.0, 1.0)
+        if self.area[1] <= 0:
+            raise ValueError(f"area={area!r}: the maximum must be > 0")
+        self.aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
+        self.count = validate.interval("count", count, 1, 64, integer=True)
+        super().__init__(max_boxes=self.count[1], prob=prob, fill=fill, layout=layout,
+                         seed=seed, backend=backend)
+
+    def sample(self, hw, keys, prob):
+        n, m = len(keys), self.count[1]
+        u = rng.uniform(keys, 2 + 4 * m * ATTEMPTS)
+        apply = u[:, 0] < prob
+        count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
+        u = u[:, 2:].reshape(n, m, ATTEMPTS, 4)
+        h, w = hw[:, 0, None, None], hw[:, 1, None, None]
+        area = (self.area[0] + (self.area[1] - self.area[0]) * u[..., 0]) * h * w
+        lo, hi = math.log(self.aspect[0]), math.log(self.aspect[1])
+        ratio = np.exp(lo + (hi - lo) * u[..., 1])
+        eh, ew = np.round(np.sqrt(area * ratio)), np.round(np.sqrt(area / ratio))
+        y0, x0 = np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
+        fits = (eh >= 1) & (ew >= 1) & (y0 + eh <= h) & (x0 + ew <= w)
+        first = np.argmax(fits, axis=-1)[..., None]
+        ok = np.take_along_axis(fits, first, -1)[..., 0]
+        pick = lambda a: np.take_along_axis(a, first, -1)[..., 0]  # noqa: E731
+        y0, x0 = pick(y0), pick(x0)
+        boxes = np.stack([y0, x0, y0 + pick(eh), x0 + pick(ew)], -1) * ok[..., None]
+        return self._records(keys, apply, boxes.astype(np.int32), count)
+
+
+class Cutout(_Erase):
+    """Cutout; see the module docstring and :func:`dali_regaug.fn.cutout`."""
+
+    def __init__(self, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None,
+                 backend=None):
+        self.size = validate.number("size", size, 1, 2**20, integer=True)
+        self.count = validate.number("count", count, 1, 64, integer=True)
+        super().__init__(max_boxes=self.count, prob=prob, fill=fill, layout=layout,
+                         seed=seed, backend=backend)
+
+    def sample(self, hw, keys, prob):
+        n, m = len(keys), self.count
+        u = rng.uniform(keys, 1 + 2 * m)
+        h, w = hw[:, 0, None], hw[:, 1, None]
+        y0 = np.floor(u[:, 1::2] * h) - self.size // 2
+        x0 = np.floor(u[:, 2::2] * w) - self.size // 2
+        boxes = np.stack([np.clip(y0, 0, h), np.clip(x0, 0, w),
+                          np.clip(y0 + self.size, 0, h), np.clip(x0 + self.size, 0, w)], -1)
+        return self._records(keys, u[:, 0] < prob, boxes.astype(np.int32), m)

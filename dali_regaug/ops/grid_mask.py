@@ -1,0 +1,99 @@
+"""GridMask: Chen, Liu, Zhou, Liu, Jia, "GridMask Data Augmentation", arXiv:2001.04086 (2020).
+
+The mask is a grid of units of size ``d``; in each unit a square of side ``d - l`` is
+dropped, where ``l = ceil(r * d)`` is the kept length along each axis (Eq. 3: ``r`` is the
+kept ratio of a unit's edge, so whole units keep ``1 - (1 - r)**2`` of their area). Per
+sample, ``d`` is drawn from ``[d_min, d_max]``, the offsets ``delta_x, delta_y`` from
+``[0, d - 1]`` and the rotation from ``[0, rotate)`` degrees. ``reverse`` keeps what the
+default drops (Table 5); ``unit_prob`` drops each unit's square only with that probability
+(random GridMask, Table 6); ``prob`` is the chance to apply the mask at all, and may be a
+:class:`dali_regaug.schedule.Linear` ramp (Sec. 3.2's increasing-probability scheme).
+
+Readings chosen:
+
+* Within a unit, the dropped square sits at the unit's origin, at ``delta + k * d`` along
+  each axis, as the official implementation places it; the random offsets make the
+  position within a unit immaterial.
+* ``l = ceil(r * d)`` is computed on ``r * d`` rounded to 9 decimals, so that e.g.
+  ``r = 0.6, d = 100`` gives 60, not the 61 that floating point error would give.
+* Rotation is evaluated analytically at each pixel (the pixel centre is rotated back into
+  the grid's frame about the image centre), so the grid covers the whole image; the
+  official code rotates a 1.5x-larger raster mask instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dali_regaug import rng, validate
+from dali_regaug.ops.base import MaskOp
+
+# kernels/grid_mask.cu GridMaskParams, field for field.
+PARAMS_DTYPE = np.dtype([("key", "<u8"), ("apply", "<i4"), ("d", "<i4"), ("keep", "<i4"),
+                         ("off_x", "<i4"), ("off_y", "<i4"), ("reverse", "<i4"),
+                         ("rotated", "<i4"), ("unit_threshold", "<u4"), ("cos_t", "<f4"),
+                         ("sin_t", "<f4"), ("angle", "<f4"), ("pad", "<i4")])
+UNIT_ONE = 1 << 24  # unit_threshold meaning "always drop"
+
+
+class GridMask(MaskOp):
+    """GridMask; see the module docstring and :func:`dali_regaug.fn.grid_mask`."""
+
+    kernel = "grid_mask"
+    params_dtype = PARAMS_DTYPE
+
+    def __init__(self, *, r=0.6, d=(96, 224), rotate=0.0, reverse=False, unit_prob=1.0,
+                 prob=1.0, fill=0.0, layout="HWC", seed=None, backend=None):
+        super().__init__(prob=prob, fill=fill, layout=layout, seed=seed, backend=backend)
+        self.r = validate.number("r", r, 0.0, 1.0)
+        self.d = validate.interval("d", d, 1, 2**20, integer=True)
+        self.rotate = validate.number("rotate", rotate, 0.0, 360.0)
+        self.reverse = validate.flag("reverse", reverse)
+        self.unit_prob = validate.number("unit_prob", unit_prob, 0.0, 1.0)
+
+    def sample(self, hw, keys, prob):
+        n = len(keys)
+        u = rng.uniform(keys, 5)
+        p = np.zeros(n, PARAMS_DTYPE)
+        d = self.d[0] + np.floor(u[:, 1] * (self.d[1] - self.d[0] + 1)).astype(np.int64)
+        angle = u[:, 4] * self.rotate
+        p["key"] = keys
+        p["apply"] = u[:, 0] < prob
+        p["d"] = d
+        p["keep"] = np.minimum(np.ceil(np.round(self.r * d, 9)), d)
+        p["off_x"] = np.floor(u[:, 2] * d)
+        p["off_y"] = np.floor(u[:, 3] * d)
+        p["reverse"] = self.reverse
+        p["rotated"] = angle != 0
+        p["unit_threshold"] = round(self.unit_prob * UNIT_ONE)
+        p["cos_t"] = np.cos(np.deg2rad(angle))
+        p["sin_t"] = np.sin(np.deg2rad(angle))
+        p["angle"] = angle
+        return p
+
+    def mask(self, p, h, w):
+        col = lambda f: p[f].astype(np.int64)[:, None, None]  # noqa: E731
+        gx, gy = np.arange(w)[None, None, :], np.arange(h)[:, None][None]
+        rot = p["rotated"] != 0
+        if rot.any():  # float32 operations in the kernel's order (built with --fmad=false)
+            f32 = np.float32
+            cx, cy = f32(w) * f32(0.5), f32(h) * f32(0.5)
+            px = (np.arange(w, dtype=f32) + f32(0.5)) - cx
+            py = (np.arange(h, dtype=f32) + f32(0.5)) - cy
+            c, s = p["cos_t"][:, None, None], p["sin_t"][:, None, None]
+            rx = np.floor((c * px[None, None, :] + s * py[None, :, None]) + cx).astype(np.int64)
+            ry = np.floor((c * py[None, :, None] - s * px[None, None, :]) + cy).astype(np.int64)
+            r3 = rot[:, None, None]
+            gx, gy = np.where(r3, rx, gx), np.where(r3, ry, gy)
+        d, side = col("d"), col("d") - col("keep")
+        ux, uy = (gx - col("off_x")) // d, (gy - col("off_y")) // d
+        in_square = ((gx - col("off_x") - ux * d) < side) & ((gy - col("off_y") - uy * d) < side)
+        unit = ((uy & 0xFFFFFF).astype(np.uint64) << np.uint64(24)) | (ux & 0xFFFFFF).astype(np.uint64)
+        thr = p["unit_threshold"].astype(np.uint64)[:, None, None]
+        if (thr < UNIT_ONE).any():
+            h24 = rng.hash3(p["key"][:, None, None], rng.STREAM_UNIT, unit) >> np.uint64(40)
+            in_square = in_square & ((thr >= UNIT_ONE) | (h24 < thr))
+        drop = (in_square != (col("reverse") != 0)) & (col("apply") != 0)
+        return drop, unit

@@ -1,0 +1,117 @@
+"""Counter-based randomness shared bit for bit by the host samplers, NumPy and the kernels.
+
+Every random number is a hash of ``(key, stream, counter)`` (splitmix64's finaliser, as in
+``kernels/common.cuh``), so a draw depends only on its key and position, never on the order
+in which samples are processed. :class:`KeyStream` gives each sample its key: from
+``(seed, batch index, position)``, or with ``sample_ids`` from ``(seed, sample_id, visits of
+that id)`` so that a sample's augmentation is independent of batch size, shuffling and
+sharding.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+U64 = np.uint64
+# Device streams (kernels/common.cuh) and host streams (the samplers).
+STREAM_PIXEL, STREAM_REGION, STREAM_UNIT = 0, 1, 2
+STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 11, 12
+
+
+def mix64(z) -> np.ndarray:
+    """splitmix64's finaliser over a uint64 array (wrapping arithmetic)."""
+    z = np.asarray(z, dtype=U64) + U64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
+    return z ^ (z >> U64(31))
+
+
+def hash3(key, stream: int, counter) -> np.ndarray:
+    """Hash of (key, stream, counter), broadcasting; ``counter < 2**56``."""
+    c = (U64(stream) << U64(56)) | np.asarray(counter, dtype=U64)
+    return mix64(np.asarray(key, dtype=U64) ^ mix64(c))
+
+
+def uniform(keys: np.ndarray, n: int, stream: int = STREAM_SAMPLER) -> np.ndarray:
+    """``(len(keys), n)`` float64 uniforms in [0, 1): draw j of sample i is hash(key_i, j)."""
+    h = hash3(np.asarray(keys, dtype=U64)[:, None], stream, np.arange(n, dtype=U64)[None, :])
+    return (h >> U64(11)).astype(np.float64) * 2.0**-53
+
+
+def normal_from_hash(h: np.ndarray) -> np.ndarray:
+    """N(0, 1) float32 by Box-Muller, with the kernel's float32 operations in its order."""
+    f32 = np.float32
+    u1 = ((h >> U64(40)) + U64(1)).astype(f32) * f32(2.0**-24)
+    u2 = ((h >> U64(16)) & U64(0xFFFFFF)).astype(f32) * f32(2.0**-24)
+    return np.sqrt(f32(-2.0) * np.log(u1)) * np.cos(f32(6.2831854820251465) * u2)
+
+
+def random_seed() -> int:
+    """A fresh seed from the OS, for operators given none."""
+    return int.from_bytes(os.urandom(8), "little") >> 1
+
+
+def derive_seed(seed: int, index: int) -> int:
+    """A seed for the ``index``-th operator of a pipeline seeded with ``seed``."""
+    return int(hash3(seed & (2**64 - 1), STREAM_SEED, index)) >> 1
+
+
+class KeyStream:
+    """Per-sample keys for one operator, with the state needed to resume.
+
+    Parameters
+    ----------
+    seed : int
+        Base seed, ``0 <= seed < 2**63``.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self.batches = 0
+        self.visits = np.zeros(0, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def next(self, batch_size: int, sample_ids=None) -> np.ndarray:
+        """Keys of the next batch: by position, or by ``(sample_id, visit)`` when ids are given."""
+        with self._lock:
+            if sample_ids is None:
+                pos = (np.uint64(self.batches) << U64(24)) | np.arange(batch_size, dtype=U64)
+                self.batches += 1
+                return hash3(self.seed, STREAM_BATCH, pos)
+            ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)
+            if len(ids) != batch_size:
+                raise ValueError(f"sample_ids has {len(ids)} entries for a batch of {batch_size}")
+            if (ids < 0).any():
+                raise ValueError(f"sample_ids must be >= 0, got {ids.min()}")
+            if len(ids) and ids.max() >= len(self.visits):
+                grown = np.zeros(max(int(ids.max()) + 1, 2 * len(self.visits)), dtype=np.int64)
+                grown[: len(self.visits)] = self.visits
+                self.visits = grown
+            visit = self.visits[ids] + _occurrence(ids)
+            np.add.at(self.visits, ids, 1)
+            self.batches += 1
+            return hash3(hash3(self.seed, STREAM_ID, ids.astype(U64)), STREAM_VISIT, visit.astype(U64))
+
+    def state_dict(self) -> dict:
+        with self._lock:
+            return {"seed": self.seed, "batches": self.batches, "visits": self.visits.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with self._lock:
+            self.seed = int(state["seed"])
+            self.batches = int(state["batches"])
+            self.visits = np.asarray(state["visits"], dtype=np.int64).copy()
+
+
+def _occurrence(ids: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries of the batch hold the same id."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    start = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
+    first = np.repeat(start, np.diff(np.r_[start, len(ids)]))
+    occ = np.empty(len(ids), dtype=np.int64)
+    occ[order] = np.arange(len(ids)) - first
+    return occ

@@ -1,0 +1,53 @@
+"""Argument checks run when a pipeline is built; each error names the argument, its value
+and what is allowed."""
+
+from __future__ import annotations
+
+import numbers
+
+
+def number(name: str, value, lo=None, hi=None, *, integer=False) -> float | int:
+    """``value`` as a number within ``[lo, hi]``."""
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, numbers.Integral if integer else numbers.Real)
+    if not ok or isinstance(value, bool):
+        raise TypeError(f"{name}={value!r}: expected {kind}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or value != value:
+        raise ValueError(f"{name}={value!r} is out of range: expected {_bounds(name, lo, hi)}")
+    return int(value) if integer else float(value)
+
+
+def interval(name: str, value, lo=None, hi=None, *, integer=False) -> tuple:
+    """A number or a ``(min, max)`` pair within ``[lo, hi]``, as a pair with min <= max."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name}={value!r}: expected a number or a (min, max) pair")
+    a = number(f"{name}[0]", pair[0], lo, hi, integer=integer)
+    b = number(f"{name}[1]", pair[1], lo, hi, integer=integer)
+    if a > b:
+        raise ValueError(f"{name}={value!r}: min {a} is greater than max {b}")
+    return a, b
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}={value!r}: expected True or False")
+    return value
+
+
+def layout(value) -> str:
+    if not isinstance(value, str) or value.upper() not in ("HWC", "CHW"):
+        raise ValueError(f"layout={value!r}: expected 'HWC' or 'CHW'")
+    return value.upper()
+
+
+def seed(value) -> int | None:
+    if value is None:
+        return None
+    return number("seed", value, 0, 2**63 - 1, integer=True)
+
+
+def _bounds(name, lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f"{lo} <= {name} <= {hi}"
+    return f"{name} >= {lo}" if lo is not None else f"{name} <= {hi}"

@@ -1,0 +1,71 @@
+// GridMask (Chen et al. 2020, "GridMask Data Augmentation", arXiv:2001.04086).
+// One launch per batch: blockIdx.y is the sample, a grid-stride loop covers its pixels.
+// The mask is evaluated analytically at each output pixel (inverse-rotated into the grid's
+// frame), so a rotated grid covers the whole image with no unmasked corners.
+#include "common.cuh"
+
+// Per-sample record; keep in sync with dali_regaug.ops.grid_mask.PARAMS_DTYPE.
+struct GridMaskParams {
+  u64 key;             // random key of this sample (noise and unit drops)
+  int apply;           // 0: the sample passes through unchanged
+  int d;               // unit size in pixels
+  int keep;            // kept length along each axis of a unit: ceil(r * d)
+  int off_x, off_y;    // grid offsets (delta_x, delta_y) in [0, d - 1]
+  int reverse;         // 1: keep the squares, drop the rest
+  int rotated;         // 0: axis-aligned, integer-only path
+  u32 unit_threshold;  // a unit's square is dropped iff its 24-bit hash < this (2^24: always)
+  float cos_t, sin_t;  // rotation of the grid about the image centre
+  float angle;         // the same rotation in degrees, for people reading the parameters
+  int pad;
+};
+
+__device__ __forceinline__ i64 floor_div(i64 a, i64 b) {
+  i64 q = a / b;
+  return (a % b != 0 && (a < 0)) ? q - 1 : q;  // b > 0
+}
+
+// Whether pixel (x, y) is dropped; *unit receives the code of the unit it falls in.
+__device__ __forceinline__ bool grid_dropped(const GridMaskParams& g, i64 x, i64 y, i64 h, i64 w,
+                                             u64* unit) {
+  i64 gx = x, gy = y;
+  if (g.rotated) {
+    float cx = (float)w * 0.5f, cy = (float)h * 0.5f;
+    float px = ((float)x + 0.5f) - cx, py = ((float)y + 0.5f) - cy;
+    gx = (i64)floorf((g.cos_t * px + g.sin_t * py) + cx);
+    gy = (i64)floorf((g.cos_t * py - g.sin_t * px) + cy);
+  }
+  i64 ux = floor_div(gx - g.off_x, g.d), uy = floor_div(gy - g.off_y, g.d);
+  i64 lx = gx - g.off_x - ux * g.d, ly = gy - g.off_y - uy * g.d;
+  i64 side = g.d - g.keep;
+  *unit = ((u64)(uy & 0xFFFFFF) << 24) | (u64)(ux & 0xFFFFFF);
+  bool in_square = lx < side && ly < side;
+  if (in_square && g.unit_threshold < (1u << 24))
+    in_square = (hash3(g.key, STREAM_UNIT, *unit) >> 40) < (u64)g.unit_threshold;
+  return in_square != (g.reverse != 0);
+}
+
+template <typename T, bool HWC, typename I>
+__device__ void grid_mask(const Sample* table, int nc, int fill_mode, const float* fill) {
+  const Sample s = table[blockIdx.y];
+  const GridMaskParams g = *(const GridMaskParams*)s.params;
+  const T* in = (const T*)s.in;
+  T* out = (T*)s.out;
+  const I w = (I)s.width, hw = (I)(s.height * s.width);
+  for (I p = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; p < hw;
+       p += (I)blockDim.x * (I)gridDim.x) {
+    I y = p / w, x = p - y * w;
+    u64 unit = 0;
+    bool drop = g.apply && grid_dropped(g, x, y, s.height, s.width, &unit);
+    for (int c = 0; c < nc; ++c) {
+      I e = elem_index<HWC, I>(p, c, hw, nc);
+      out[e] = drop ? Elem<T>::store(fill_value<T>(fill_mode, fill, g.key, unit, (u64)p, c)) : in[e];
+    }
+  }
+}
+
+#define GRID_MASK_KERNEL(T, TN, HWC, LN, I, IN)                                            \
+  extern "C" __global__ void grid_mask_##TN##_##LN##_##IN(const Sample* table, int nc,     \
+                                                          int fill_mode, const float* fill) { \
+    grid_mask<T, HWC, I>(table, nc, fill_mode, fill);                                      \
+  }
+REGAUG_VARIANTS(GRID_MASK_KERNEL)
