@@ -1,0 +1,171 @@
+"""DALI operators, used inside ``@pipeline_def`` like ``nvidia.dali.fn``.
+
+Each operator is two ``python_function`` nodes: a CPU node that samples per-sample
+parameters from the images' shapes (and optional ``sample_ids``), and a node on the images'
+device that applies them: NumPy on CPU, one CUDA kernel launch per batch on GPU (on DALI's
+stream). The parameters travel as bytes (moved to the GPU by DALI), and
+``return_params=True`` returns them too; decode them with :func:`decode_params`.
+
+Operators are registered with the pipeline under ``name`` so that
+:func:`dali_regaug.set_epoch`, :func:`dali_regaug.state_dict` and
+:func:`dali_regaug.load_state_dict` reach them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from nvidia.dali import fn as dali_fn
+from nvidia.dali import types
+from nvidia.dali.data_node import DataNode
+from nvidia.dali.pipeline import Pipeline
+
+from dali_regaug import registry, rng
+from dali_regaug.ops.erasing import Cutout, RandomErasing
+from dali_regaug.ops.grid_mask import GridMask
+
+_COMMON = """
+    layout : {"HWC", "CHW"}
+        Layout of ``images`` (``crop_mirror_normalize`` outputs CHW by default).
+    seed : int, optional
+        Same seed and same input order give the same output, bit for bit. By default the
+        seed is derived from the pipeline's seed (or drawn at random if it has none).
+    sample_ids : DataNode, optional
+        CPU int64 id per sample; each sample's parameters then depend only on
+        ``(seed, sample_id, how many times that id was seen)``.
+    return_params : bool
+        Also return the sampled parameter records (a CPU uint8 DataNode).
+    backend : {None, "emulator"}
+        ``"emulator"`` runs the CUDA kernels on the CPU emulator in CPU pipelines (testing).
+    name : str, optional
+        Registry name for state and epoch handling; defaults to ``<op>_<index>``.
+
+    Returns
+    -------
+    DataNode, or (DataNode, DataNode) with ``return_params``.
+"""
+
+
+def grid_mask(images, *, r=0.6, d=(96, 224), rotate=0.0, reverse=False, unit_prob=1.0,
+              prob=1.0, fill=0.0, layout="HWC", seed=None, sample_ids=None,
+              return_params=False, backend=None, name=None):
+    op = GridMask(r=r, d=d, rotate=rotate, reverse=reverse, unit_prob=unit_prob, prob=prob,
+                  fill=fill, layout=layout, seed=_seed(seed), backend=backend)
+    return _region(op, images, sample_ids, return_params, name)
+
+
+def random_erasing(images, *, prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1,
+                   fill="random", layout="HWC", seed=None, sample_ids=None,
+                   return_params=False, backend=None, name=None):
+    op = RandomErasing(prob=prob, area=area, aspect=aspect, count=count, fill=fill,
+                       layout=layout, seed=_seed(seed), backend=backend)
+    return _region(op, images, sample_ids, return_params, name)
+
+
+def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None,
+           sample_ids=None, return_params=False, backend=None, name=None):
+    op = Cutout(size=size, count=count, prob=prob, fill=fill, layout=layout, seed=_seed(seed),
+                backend=backend)
+    return _region(op, images, sample_ids, return_params, name)
+
+
+grid_mask.__doc__ = """GridMask (Chen et al. 2020); see :mod:`dali_regaug.ops.grid_mask`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    r : float
+        Kept fraction of a unit's edge, in [0, 1]; whole units keep ``1 - (1 - r)**2``.
+    d : int or (int, int)
+        Unit size in pixels, drawn per sample from ``[d_min, d_max]``.
+    rotate : float
+        Rotation drawn per sample from ``[0, rotate)`` degrees.
+    reverse : bool
+        Keep the squares and drop the rest.
+    unit_prob : float
+        Chance that each unit's square is dropped (random GridMask).
+    prob : float or dali_regaug.schedule.Linear
+        Chance to apply the mask to a sample, or an epoch schedule for it.
+    fill : float, sequence, "random" or "region"
+        What dropped pixels become (see :mod:`dali_regaug.fill`).""" + _COMMON
+
+random_erasing.__doc__ = """Random Erasing (Zhong et al. 2017); see :mod:`dali_regaug.ops.erasing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    prob : float or dali_regaug.schedule.Linear
+        Chance to erase a sample.
+    area : (float, float)
+        Erased area as a fraction of the image, drawn uniformly.
+    aspect : (float, float)
+        Aspect ratio (height / width), drawn log-uniformly.
+    count : int or (int, int)
+        Regions per erased image; each is skipped if it does not fit in 10 attempts.
+    fill : float, sequence, "random" or "region"
+        ``"random"`` is per-pixel noise, the paper's ``Rand(0, 255)``.""" + _COMMON
+
+cutout.__doc__ = """Cutout (DeVries & Taylor 2017); see :mod:`dali_regaug.ops.erasing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    size : int
+        Side of the square in pixels; its centre is uniform over the image, clipped at the
+        border.
+    count : int
+        Squares per image.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to apply it to a sample.
+    fill : float, sequence, "random" or "region"
+        Defaults to 0, the dataset mean after normalization.""" + _COMMON
+
+
+def decode_params(op_or_dtype, rows) -> np.ndarray:
+    """Parameter records from the bytes that ``return_params`` outputs.
+
+    Parameters
+    ----------
+    op_or_dtype : operator object or numpy dtype
+        The operator (``dali_regaug.registry.ops(pipe)[name]``) or its ``params_dtype``.
+    rows : TensorList, list of arrays or 2-D array
+        One row of bytes per sample.
+    """
+    dtype = getattr(op_or_dtype, "params_dtype", op_or_dtype)
+    if hasattr(rows, "as_array"):
+        rows = rows.as_array()
+    return np.ascontiguousarray(np.stack(list(rows))).view(dtype).reshape(-1)
+
+
+def _seed(seed):
+    """The operator's seed: given, or derived from the pipeline's seed as DALI ops do."""
+    if seed is not None:
+        return seed
+    pipe = Pipeline.current()
+    base = getattr(pipe, "seed", None) if pipe is not None else None
+    if base is None or base < 0:
+        return None
+    return rng.derive_seed(base, len(registry.ops(pipe)))
+
+
+def _region(op, images, sample_ids, return_params, name):
+    if not isinstance(images, DataNode):
+        raise TypeError(f"images must be a DataNode (an output of a DALI operator), got "
+                        f"{type(images).__name__}")
+    if sample_ids is not None and (not isinstance(sample_ids, DataNode) or sample_ids.device != "cpu"):
+        raise TypeError("sample_ids must be a CPU DataNode of one int64 per sample")
+    if not isinstance(return_params, bool):
+        raise TypeError(f"return_params={return_params!r}: expected True or False")
+    if images.device == "gpu" and op.backend == "emulator":
+        raise ValueError("backend='emulator' runs on CPU data only; images are on the GPU")
+    inputs = [images.shape(dtype=types.INT64)] + ([sample_ids] if sample_ids is not None else [])
+    params = dali_fn.python_function(*inputs, function=op.sample_batch, batch_processing=True,
+                                     device="cpu")
+    on_device = params.gpu() if images.device == "gpu" else params
+    out = dali_fn.python_function(images, on_device, function=op.apply_batch,
+                                  batch_processing=True, device=images.device,
+                                  output_layouts=op.layout)
+    registry.register(op, name)
+    return (out, params) if return_params else out

@@ -1,0 +1,49 @@
+"""The region operators of each pipeline, for epoch schedules and resumable state.
+
+The sampler runs ahead of the consumer by the pipeline's prefetch depth, so an epoch set
+with :func:`set_epoch` reaches the batches sampled after the call, and a saved state
+includes batches already prefetched: a loader that resumes exactly must account for them.
+"""
+
+from __future__ import annotations
+
+from nvidia.dali.pipeline import Pipeline
+
+
+def ops(pipe) -> dict:
+    """``{name: operator}`` of the region operators defined in ``pipe``."""
+    return pipe.__dict__.setdefault("_regaug_ops", {})
+
+
+def register(op, name=None) -> str:
+    """Record ``op`` in the pipeline being defined."""
+    pipe = Pipeline.current()
+    if pipe is None:
+        raise RuntimeError("dali_regaug.fn operators must be called inside a pipeline "
+                           "definition (@pipeline_def or `with pipe:`)")
+    table = ops(pipe)
+    name = name or f"{op.kernel}_{len(table)}"
+    if name in table:
+        raise ValueError(f"name={name!r} is already used by another operator of this pipeline")
+    table[name] = op
+    return name
+
+
+def set_epoch(pipe, epoch: int) -> None:
+    """Tell every region operator of ``pipe`` the epoch (drives probability schedules)."""
+    for op in ops(pipe).values():
+        op.set_epoch(epoch)
+
+
+def state_dict(pipe) -> dict:
+    """Random state (seeds, batch and visit counters) and epoch of each operator."""
+    return {name: op.state_dict() for name, op in ops(pipe).items()}
+
+
+def load_state_dict(pipe, state: dict) -> None:
+    table = ops(pipe)
+    missing = set(state) ^ set(table)
+    if missing:
+        raise KeyError(f"state and pipeline name different operators: {sorted(missing)}")
+    for name, op in table.items():
+        op.load_state_dict(state[name])
