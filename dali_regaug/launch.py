@@ -136,7 +136,7 @@ def index_type(max_elements: int, stride: int) -> str:
 
 
 def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
-           block: int = BLOCK, max_grid_x: int = MAX_GRID_X):
+           block: int = BLOCK, max_grid_x: int = MAX_GRID_X, index: str | None = None):
     """Run kernel ``op`` once over the batch and return the outputs.
 
     Parameters
@@ -157,6 +157,8 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     block, max_grid_x : int
         Threads per block and the cap on blocks per sample (smaller values exercise the
         grid-stride loop).
+    index : {None, "i32", "i64"}
+        Index type of the variant; by default the narrowest that fits.
 
     Returns
     -------
@@ -185,7 +187,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     table["height"], table["width"] = h, w
     hw = h * w
     grid_x = int(max(1, min(max_grid_x, -(-int(hw.max()) // block))))
-    index = index_type(int((hw * c).max()), grid_x * block)
+    index = index or index_type(int((hw * c).max()), grid_x * block)
     kernel = backend.kernel(op, kernel_name(op, dtype.name, layout, index))
     dev_table = backend.to_device(table.view(np.uint8))
     kernel((grid_x, n, 1), (block, 1, 1), (dev_table, np.int32(c), *args))

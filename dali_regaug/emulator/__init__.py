@@ -60,20 +60,21 @@ def asan_environment() -> dict[str, str]:
     return env
 
 
-def _translation_unit(op: str, names: list[str]) -> str:
+def _translation_unit(source: Path, names: list[str]) -> str:
     exports = "\n".join(f"REGAUG_EMU_EXPORT({n})" for n in names)
-    return f'#include "{SHIM}"\n#include "{source_path(op)}"\n{exports}\n'
+    return f'#include "{SHIM}"\n#include "{source}"\n{exports}\n'
 
 
-def build(op: str, *, sanitize: bool = False, names: list[str] | None = None) -> Path:
-    """Compile the emulator library for ``op`` (cached) and return its path."""
-    names = kernel_names(op) if names is None else names
+def build(source: Path, names: list[str], *, sanitize: bool = False) -> Path:
+    """Compile the kernels ``names`` of ``source`` for the emulator (cached); return the path."""
+    source = Path(source).resolve()
+    op = source.stem
     flags = FLAGS + (ASAN_FLAGS if sanitize else OPT_FLAGS)
-    unit = _translation_unit(op, names)
+    unit = _translation_unit(source, names)
     digest = hashlib.sha256()
     for part in (unit, SHIM.read_text(), " ".join(flags), compiler()):
         digest.update(part.encode())
-    for src in sorted(SOURCE_DIR.glob("*.cu*")):
+    for src in sorted({*SOURCE_DIR.glob("*.cu*"), *source.parent.glob("*.cu*")}):
         digest.update(src.read_bytes())
     out = cache_dir() / "emulator" / f"{op}-{digest.hexdigest()[:16]}.so"
     if out.exists():
@@ -82,7 +83,7 @@ def build(op: str, *, sanitize: bool = False, names: list[str] | None = None) ->
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         cpp, lib = Path(tmp) / f"{op}.cpp", Path(tmp) / f"{op}.so"
         cpp.write_text(unit)
-        cmd = [compiler(), *flags, f"-I{SOURCE_DIR}", str(cpp), "-o", str(lib)]
+        cmd = [compiler(), *flags, f"-I{SOURCE_DIR}", f"-I{source.parent}", str(cpp), "-o", str(lib)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"emulator build of {op} failed:\n{' '.join(cmd)}\n{res.stderr}")
@@ -114,13 +115,25 @@ class EmulatorKernel:
 
 
 class EmulatorModule:
-    """The emulated kernels of one ``kernels/<op>.cu`` file, like ``cupy.RawModule``."""
+    """The emulated kernels of one ``.cu`` file, like ``cupy.RawModule``.
 
-    def __init__(self, op: str, *, sanitize: bool = False):
-        self.op = op
-        self._lib = ctypes.CDLL(str(build(op, sanitize=sanitize)))
+    Parameters
+    ----------
+    op : str
+        A kernel file of the package (``kernels/<op>.cu``), with all its variants.
+    sanitize : bool
+        Build with AddressSanitizer.
+    source, names : Path, list of str, optional
+        Any other ``.cu`` file and the ``extern "C"`` kernels to export from it.
+    """
+
+    def __init__(self, op: str | None = None, *, sanitize: bool = False, source=None,
+                 names=None):
+        source = Path(source) if source is not None else source_path(op)
+        names = names if names is not None else kernel_names(op)
+        self._lib = ctypes.CDLL(str(build(source, names, sanitize=sanitize)))
         # Kernels that meet at barriers need one OS thread per CUDA thread.
-        self.threaded = "__syncthreads" in source_path(op).read_text()
+        self.threaded = "__syncthreads" in source.read_text()
 
     def get_function(self, name: str) -> EmulatorKernel:
         func = getattr(self._lib, f"emu_{name}")

@@ -49,14 +49,27 @@ class MaskOp:
         ``(G, H, W)``; ``regions`` only when the fill needs it."""
         raise NotImplementedError
 
-    def apply(self, images, params: np.ndarray | list, *, backend=None):
-        """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array)."""
+    def apply(self, images, params: np.ndarray | list, *, backend=None, **launch_options):
+        """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array).
+
+        Parameters
+        ----------
+        images : list of arrays or array
+            NumPy arrays take the NumPy path (or the kernels with ``backend="emulator"``);
+            CuPy arrays take one kernel launch on the current stream.
+        params : structured ndarray or list of arrays
+            Records from :meth:`sample` / :meth:`draw`, or per-sample device bytes.
+        backend : {None, "numpy", "emulator"} or a launch backend
+        **launch_options
+            ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
+        """
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         if be is not None:
             _, _, _, c, _ = launch.describe(images, self.layout)
             values = fill_mod.channel_values(self.fill, c)
             return launch.launch(self.kernel, images, params, layout=self.layout, backend=be,
-                                 args=(np.int32(self.fill.mode), be.to_device(values)))
+                                 args=(np.int32(self.fill.mode), be.to_device(values)),
+                                 **launch_options)
         return self._apply_numpy(images, np.asarray(params))
 
     def _apply_numpy(self, images, params):

@@ -26,8 +26,20 @@ def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
     return p
 
 
-def apply(a, b, p, *, layout="HWC", backend=None):
-    """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``."""
+def apply(a, b, p, *, layout="HWC", backend=None, **launch_options):
+    """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``.
+
+    Parameters
+    ----------
+    a, b : list of arrays or array
+        Sources of the same shapes and dtype; CuPy arrays take the kernel.
+    p : structured ndarray
+        Records from :func:`params`.
+    layout : {"HWC", "CHW"}
+    backend : {None, "numpy", "emulator"} or a launch backend
+    **launch_options
+        ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
+    """
     layout = validate.layout(layout)
     arrays_a, h, w, _, _ = launch.describe(a, layout, "a")
     arrays_b = launch.describe(b, layout, "b")[0]
@@ -36,7 +48,8 @@ def apply(a, b, p, *, layout="HWC", backend=None):
         raise ValueError("a and b must hold samples of the same shapes and dtype")
     be = launch.backend_for(a, backend)
     if be is not None:
-        return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b)
+        return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b,
+                             **launch_options)
     outs = [None] * len(arrays_a)
     for idx, x in shape_groups(arrays_a):
         y = np.stack([arrays_b[i] for i in idx])

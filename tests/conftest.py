@@ -1,0 +1,47 @@
+"""Shared fixtures: the emulator backend, image batches, and comparisons that dump both
+sides on failure (as DALI's operator tests do)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dali_regaug.launch import EmulatorBackend
+
+DUMP_DIR = Path(os.environ.get("DALI_REGAUG_DUMP", "out/test-failures"))
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    return EmulatorBackend()
+
+
+def make_images(rs, hws, channels=3, dtype=np.float32, layout="HWC"):
+    """Random images of the given (H, W) sizes; float data is N(0, 1), uint8 is 0..255."""
+    out = []
+    for h, w in hws:
+        shape = (h, w, channels) if layout == "HWC" else (channels, h, w)
+        x = rs.integers(0, 256, shape) if np.dtype(dtype) == np.uint8 else rs.normal(size=shape)
+        out.append(x.astype(dtype))
+    return out
+
+
+def assert_match(name, expected, actual, params, *, exact=True, rtol=1e-5, atol=1e-5):
+    """Compare two batches; on failure write both and the parameters to DUMP_DIR."""
+    bad = []
+    for i, (e, a) in enumerate(zip(expected, actual)):
+        e, a = np.asarray(e), np.asarray(a)
+        ok = e.shape == a.shape and (np.array_equal(e, a) if exact else np.allclose(
+            e.astype(np.float64), a.astype(np.float64), rtol=rtol, atol=atol))
+        if not ok:
+            bad.append(i)
+    if bad or len(expected) != len(actual):
+        DUMP_DIR.mkdir(parents=True, exist_ok=True)
+        path = DUMP_DIR / f"{name}.npz"
+        np.savez(path, params=params, **{f"expected_{i}": np.asarray(x) for i, x in enumerate(expected)},
+                 **{f"actual_{i}": np.asarray(x) for i, x in enumerate(actual)})
+        pytest.fail(f"{name}: samples {bad} differ ({'exact' if exact else 'tolerance'}); "
+                    f"both sides and the parameters are in {path}")

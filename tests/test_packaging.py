@@ -1,0 +1,37 @@
+"""The wheel installs one namespace, dali_regaug, with the CUDA sources as package data."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(ROOT)], check=True)
+    (whl,) = out.glob("dali_regaug-*.whl")
+    return zipfile.ZipFile(whl).namelist()
+
+
+def test_single_top_level_namespace(wheel_names):
+    tops = {n.split("/")[0] for n in wheel_names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"dali_regaug"}
+
+
+def test_kernels_and_pipelines_are_subpackages(wheel_names):
+    for f in ("grid_mask.cu", "erase.cu", "composite.cu", "common.cuh", "rectset.cuh", "__init__.py"):
+        assert f"dali_regaug/kernels/{f}" in wheel_names
+    assert "dali_regaug/pipelines/__init__.py" in wheel_names
+    assert "dali_regaug/emulator/cuda_shim.h" in wheel_names
+    assert any(n.startswith("dali_regaug/data/") and n.endswith(".jpg") for n in wheel_names)
+
+
+def test_console_script_declared(wheel_names):
+    ep = [n for n in wheel_names if n.endswith("entry_points.txt")]
+    assert ep
