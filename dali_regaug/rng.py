@@ -23,10 +23,11 @@ STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 1
 
 def mix64(z) -> np.ndarray:
     """splitmix64's finaliser over a uint64 array (wrapping arithmetic)."""
-    z = np.asarray(z, dtype=U64) + U64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
-    return z ^ (z >> U64(31))
+    with np.errstate(over="ignore"):  # wrapping is intended
+        z = np.asarray(z, dtype=U64) + U64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
+        return z ^ (z >> U64(31))
 
 
 def hash3(key, stream: int, counter) -> np.ndarray:
