@@ -7,8 +7,6 @@ includes batches already prefetched: a loader that resumes exactly must account 
 
 from __future__ import annotations
 
-from nvidia.dali.pipeline import Pipeline
-
 
 def ops(pipe) -> dict:
     """``{name: operator}`` of the region operators defined in ``pipe``."""
@@ -17,6 +15,8 @@ def ops(pipe) -> dict:
 
 def register(op, name=None) -> str:
     """Record ``op`` in the pipeline being defined."""
+    from nvidia.dali.pipeline import Pipeline  # here, so that kernels work where DALI is absent
+
     pipe = Pipeline.current()
     if pipe is None:
         raise RuntimeError("dali_regaug.fn operators must be called inside a pipeline "

@@ -1,0 +1,99 @@
+"""Throughput cost of a region operator in a CPU DALI pipeline, against DALI's native
+``fn.grid_mask``, measured in one run; plus the host sampler's cost per sample.
+
+    python -m benchmarks.pipeline_overhead [--batch 32] [--size 224] [--rounds 5] [--json F]
+
+Every variant is the same reader -> decode + random crop -> resize -> flip + normalize
+(HWC float32) pipeline with one operator appended (or none). Rounds interleave the variants
+so that drifts of a noisy machine hit all of them alike; each figure is the median over
+rounds. Cost = 1 - throughput / throughput without a region operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+from nvidia.dali import fn
+
+from dali_regaug import fn as rfn
+from dali_regaug.ops.erasing import Cutout, RandomErasing
+from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.pipelines import image_pipeline, sample_images
+
+VARIANTS = {
+    "none": None,
+    "dali.fn.grid_mask": lambda x, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
+    "grid_mask": lambda x, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
+    "random_erasing": lambda x, ids: rfn.random_erasing(x, prob=0.5, seed=2),
+    "cutout": lambda x, ids: rfn.cutout(x, size=112, seed=3),
+}
+SAMPLERS = {"grid_mask": GridMask(rotate=45, seed=1), "random_erasing": RandomErasing(seed=2),
+            "cutout": Cutout(size=112, seed=3)}
+
+
+def measure(pipe, iters):
+    start = time.perf_counter()
+    for _ in range(iters):
+        pipe.run()
+    return iters * pipe.max_batch_size / (time.perf_counter() - start)
+
+
+def sampler_us_per_sample(op, batch=256, reps=200):
+    hw = np.full((batch, 2), 224)
+    op.draw(hw)
+    start = time.perf_counter()
+    for _ in range(reps):
+        op.draw(hw)
+    return (time.perf_counter() - start) / (reps * batch) * 1e6
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--iters", type=int, default=10, help="batches per timed run")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args(argv)
+
+    files = sample_images() * 16
+    pipes = {name: image_pipeline(files, batch_size=args.batch, size=args.size, device="cpu",
+                                  layout="HWC", augment=aug, num_threads=args.threads, seed=0)
+             for name, aug in VARIANTS.items()}
+    for p in pipes.values():
+        measure(p, 2)  # warm-up
+    runs = {name: [] for name in pipes}
+    for r in range(args.rounds):
+        for name, p in pipes.items():
+            runs[name].append(measure(p, args.iters))
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    base = statistics.median(runs["none"])
+    rows = {name: {"images_per_s": statistics.median(v),
+                   "cost": 1 - statistics.median(v) / base} for name, v in runs.items()}
+    sampler = {name: sampler_us_per_sample(op) for name, op in SAMPLERS.items()}
+
+    print(f"\nCPU DALI pipeline, batch {args.batch}, {args.size}x{args.size}, "
+          f"{args.threads} threads, median of {args.rounds} rounds x {args.iters} batches")
+    print(f"{'variant':<20}{'images/s':>10}{'cost':>9}")
+    for name, row in rows.items():
+        print(f"{name:<20}{row['images_per_s']:>10.1f}{row['cost']:>9.1%}")
+    print("\nhost sampler (batch 256): " +
+          ", ".join(f"{k} {v:.2f} us/sample" for k, v in sampler.items()))
+    if args.json:
+        record = {"machine": {"cpu": platform.processor() or platform.machine(),
+                              "cores": os.cpu_count(), "python": platform.python_version()},
+                  "args": vars(args), "pipeline": rows, "sampler_us_per_sample": sampler}
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=2)
+    return rows, sampler
+
+
+if __name__ == "__main__":
+    main()
