@@ -105,7 +105,7 @@ class Cutout(_Erase):
                          seed=seed, backend=backend)
 
     def sample(self, hw, keys, prob):
-        n, m = len(keys), self.count
+        m = self.count
         u = rng.uniform(keys, 1 + 2 * m)
         h, w = hw[:, 0, None], hw[:, 1, None]
         y0 = np.floor(u[:, 1::2] * h) - self.size // 2

@@ -23,10 +23,9 @@ Readings chosen:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from dali_regaug import fill as fill_mod
 from dali_regaug import rng, validate
 from dali_regaug.ops.base import MaskOp
 
@@ -90,9 +89,13 @@ class GridMask(MaskOp):
         d, side = col("d"), col("d") - col("keep")
         ux, uy = (gx - col("off_x")) // d, (gy - col("off_y")) // d
         in_square = ((gx - col("off_x") - ux * d) < side) & ((gy - col("off_y") - uy * d) < side)
-        unit = ((uy & 0xFFFFFF).astype(np.uint64) << np.uint64(24)) | (ux & 0xFFFFFF).astype(np.uint64)
         thr = p["unit_threshold"].astype(np.uint64)[:, None, None]
-        if (thr < UNIT_ONE).any():
+        random_units = bool((thr < UNIT_ONE).any())
+        unit = None  # full-size unit codes, built only when a hash or the fill needs them
+        if random_units or self.fill.mode == fill_mod.REGION:
+            unit = ((uy & 0xFFFFFF).astype(np.uint64) << np.uint64(24)) | \
+                (ux & 0xFFFFFF).astype(np.uint64)
+        if random_units:
             h24 = rng.hash3(p["key"][:, None, None], rng.STREAM_UNIT, unit) >> np.uint64(40)
             in_square = in_square & ((thr >= UNIT_ONE) | (h24 < thr))
         drop = (in_square != (col("reverse") != 0)) & (col("apply") != 0)
