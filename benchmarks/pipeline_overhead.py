@@ -6,12 +6,15 @@
 Every variant is the same reader -> decode + random crop -> resize -> flip + normalize
 (HWC float32) pipeline with one operator appended (or none). Rounds interleave the variants
 so that drifts of a noisy machine hit all of them alike; each figure is the median over
-rounds. Cost = 1 - throughput / throughput without a region operator.
+rounds. Each measurement builds its own pipeline and tears it down, so that no other
+pipeline runs beside it. Cost = 1 - throughput / throughput without a region operator.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import json
 import os
 import platform
@@ -19,6 +22,7 @@ import statistics
 import time
 
 import numpy as np
+import nvidia.dali
 from nvidia.dali import fn
 
 from dali_regaug import fn as rfn
@@ -26,22 +30,39 @@ from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.pipelines import image_pipeline, sample_images
 
+def _identity(images):
+    return images
+
+
 VARIANTS = {
     "none": None,
+    # The floor of any python_function operator: DALI allocates and copies its output.
+    "python_function (identity)": lambda x, ids: fn.python_function(
+        x, function=_identity, batch_processing=True),
     "dali.fn.grid_mask": lambda x, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
     "grid_mask": lambda x, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
     "random_erasing": lambda x, ids: rfn.random_erasing(x, prob=0.5, seed=2),
     "cutout": lambda x, ids: rfn.cutout(x, size=112, seed=3),
 }
+WARMUP = 4  # batches run before timing a freshly built pipeline
 SAMPLERS = {"grid_mask": GridMask(rotate=45, seed=1), "random_erasing": RandomErasing(seed=2),
             "cutout": Cutout(size=112, seed=3)}
 
 
-def measure(pipe, iters):
+def measure(build, iters):
+    """Images/s of a freshly built pipeline over ``iters`` batches after a warm-up. The
+    pipeline is torn down afterwards: an idle async pipeline still finishes its prefetched
+    batches, which would steal CPU from the next variant measured."""
+    pipe = build()
+    for _ in range(WARMUP):
+        pipe.run()
     start = time.perf_counter()
     for _ in range(iters):
         pipe.run()
-    return iters * pipe.max_batch_size / (time.perf_counter() - start)
+    rate = iters * pipe.max_batch_size / (time.perf_counter() - start)
+    del pipe
+    gc.collect()
+    return rate
 
 
 def sampler_us_per_sample(op, batch=256, reps=200):
@@ -53,42 +74,51 @@ def sampler_us_per_sample(op, batch=256, reps=200):
     return (time.perf_counter() - start) / (reps * batch) * 1e6
 
 
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--iters", type=int, default=10, help="batches per timed run")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=24, help="batches per timed run")
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
 
     files = sample_images() * 16
-    pipes = {name: image_pipeline(files, batch_size=args.batch, size=args.size, device="cpu",
-                                  layout="HWC", augment=aug, num_threads=args.threads, seed=0)
-             for name, aug in VARIANTS.items()}
-    for p in pipes.values():
-        measure(p, 2)  # warm-up
-    runs = {name: [] for name in pipes}
+    builds = {name: functools.partial(image_pipeline, files, batch_size=args.batch,
+                                      size=args.size, device="cpu", layout="HWC", augment=aug,
+                                      num_threads=args.threads, seed=0)
+              for name, aug in VARIANTS.items()}
+    runs = {name: [] for name in builds}
     for r in range(args.rounds):
-        for name, p in pipes.items():
-            runs[name].append(measure(p, args.iters))
+        for name, build in builds.items():
+            runs[name].append(measure(build, args.iters))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
     base = statistics.median(runs["none"])
-    rows = {name: {"images_per_s": statistics.median(v),
-                   "cost": 1 - statistics.median(v) / base} for name, v in runs.items()}
+    rows = {name: {"images_per_s": statistics.median(v), "cost": 1 - statistics.median(v) / base,
+                   "runs": v} for name, v in runs.items()}
     sampler = {name: sampler_us_per_sample(op) for name, op in SAMPLERS.items()}
 
     print(f"\nCPU DALI pipeline, batch {args.batch}, {args.size}x{args.size}, "
           f"{args.threads} threads, median of {args.rounds} rounds x {args.iters} batches")
-    print(f"{'variant':<20}{'images/s':>10}{'cost':>9}")
+    print(f"{'variant':<28}{'images/s':>10}{'cost':>9}   runs (min-max)")
     for name, row in rows.items():
-        print(f"{name:<20}{row['images_per_s']:>10.1f}{row['cost']:>9.1%}")
+        print(f"{name:<28}{row['images_per_s']:>10.1f}{row['cost']:>9.1%}   "
+              f"{min(row['runs']):.0f}-{max(row['runs']):.0f}")
     print("\nhost sampler (batch 256): " +
           ", ".join(f"{k} {v:.2f} us/sample" for k, v in sampler.items()))
     if args.json:
-        record = {"machine": {"cpu": platform.processor() or platform.machine(),
-                              "cores": os.cpu_count(), "python": platform.python_version()},
+        record = {"machine": {"cpu": _cpu_model(), "cores": os.cpu_count(),
+                              "python": platform.python_version(),
+                              "dali": nvidia.dali.__version__, "numpy": np.__version__},
                   "args": vars(args), "pipeline": rows, "sampler_us_per_sample": sampler}
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)

@@ -8,6 +8,7 @@ for float data, which is normalized by the time region operators see it.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ from dali_regaug import rng
 
 VALUES, REGION, PIXEL = 0, 1, 2  # kernels/common.cuh FILL_*
 _NAMED = {"random": PIXEL, "pixel": PIXEL, "region": REGION}
+CHUNK = 16384  # dropped pixels per step of a random fill, so its temporaries stay in cache
 
 
 class Fill(NamedTuple):
@@ -53,10 +55,10 @@ def store(values: np.ndarray, dtype) -> np.ndarray:
     """float32 values converted to ``dtype`` as the kernels store them."""
     if np.dtype(dtype) == np.uint8:
         return np.rint(np.clip(values, 0, 255)).astype(np.uint8)
-    return np.asarray(values, np.float32).astype(dtype)
+    return np.asarray(values, np.float32).astype(dtype, copy=False)
 
 
-def apply(batch, drop, fill: Fill, layout: str, keys, regions=None) -> np.ndarray:
+def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) -> np.ndarray:
     """``batch`` with the pixels where ``drop`` is true filled (the NumPy path).
 
     Parameters
@@ -71,27 +73,56 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None) -> np.ndarra
         ``(G,)`` random keys of the samples.
     regions : ndarray of uint64, optional
         Broadcastable to ``(G, H, W)``: region code per pixel, needed for ``"region"`` fills.
+    out : ndarray, optional
+        C-contiguous array of ``batch``'s shape and dtype to write the result into.
     """
     g, h, w = batch.shape[:3] if layout == "HWC" else (batch.shape[0], *batch.shape[2:])
     c = batch.shape[3] if layout == "HWC" else batch.shape[1]
     drop = np.broadcast_to(drop, (g, h, w))
+    if out is None:
+        out = np.empty(batch.shape, batch.dtype)
+    np.copyto(out, batch)  # one copy; dropped pixels are then written in place
     if fill.mode == VALUES:
         v = store(channel_values(fill, c), batch.dtype)
         if layout == "HWC":
-            return np.where(drop[..., None], v, batch)
-        return np.where(drop[:, None], v[:, None, None], batch)
-    out = batch.copy()
-    gi, yi, xi = np.nonzero(drop)
-    if fill.mode == REGION:
-        counter = np.broadcast_to(regions, (g, h, w))[gi, yi, xi].astype(np.uint64)
-        stream = rng.STREAM_REGION
-    else:
-        counter = (yi.astype(np.uint64) * np.uint64(w) + xi.astype(np.uint64))
-        stream = rng.STREAM_PIXEL
-    cnt = (counter[:, None] << np.uint64(8)) | np.arange(c, dtype=np.uint64)[None, :]
-    hsh = rng.hash3(np.asarray(keys, np.uint64)[gi][:, None], stream, cnt)
-    vals = (hsh >> np.uint64(56)).astype(np.float32) if batch.dtype == np.uint8 \
-        else rng.normal_from_hash(hsh)
-    view = out if layout == "HWC" else out.transpose(0, 2, 3, 1)
-    view[gi, yi, xi] = store(vals, batch.dtype)
+            np.copyto(_pixels(out), _pixels(v), where=drop)
+        else:
+            np.copyto(out, v[:, None, None], where=drop[:, None])
+        return out
+    flat = np.flatnonzero(drop)  # dropped pixels, as (sample * H + y) * W + x
+    keys = np.asarray(keys, np.uint64)
+    codes = None if fill.mode != REGION else np.broadcast_to(regions, (g, h, w)).reshape(-1)
+    for start in range(0, len(flat), CHUNK):
+        f = flat[start:start + CHUNK]
+        gi, pix = np.divmod(f, h * w)
+        if codes is not None:
+            cnt = (codes[f].astype(np.uint64)[:, None] << np.uint64(8)) | \
+                np.arange(c, dtype=np.uint64)[None, :]
+            inner = rng.counter_hash(rng.STREAM_REGION, cnt)
+        else:
+            inner = _pixels(_pixel_counter_hashes(h, w, c))[pix].view(np.uint64).reshape(-1, c)
+        hsh = rng.keyed(keys[gi][:, None], inner)
+        vals = store((hsh >> np.uint64(56)).astype(np.float32) if batch.dtype == np.uint8
+                     else rng.normal_from_hash(hsh), batch.dtype)
+        if layout == "HWC":
+            _pixels(out).reshape(-1)[f] = _pixels(vals)
+        else:
+            out.reshape(g, c, h * w).transpose(0, 2, 1)[gi, pix] = vals
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_counter_hashes(h: int, w: int, c: int) -> np.ndarray:
+    """``(H * W, C)`` key-independent hash halves of every (pixel, channel) of one image
+    shape; a batch's per-pixel noise then costs one :func:`rng.keyed` per value."""
+    cnt = (np.arange(h * w, dtype=np.uint64)[:, None] << np.uint64(8)) | \
+        np.arange(c, dtype=np.uint64)[None, :]
+    table = rng.counter_hash(rng.STREAM_PIXEL, cnt)
+    table.flags.writeable = False  # shared by every call
+    return table
+
+
+def _pixels(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous ``(..., C)`` array viewed as ``(...)`` whole pixels (one void item
+    each), so that masked and indexed writes move a pixel at a time."""
+    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]

@@ -1,10 +1,11 @@
 """DALI operators, used inside ``@pipeline_def`` like ``nvidia.dali.fn``.
 
-Each operator is two ``python_function`` nodes: a CPU node that samples per-sample
-parameters from the images' shapes (and optional ``sample_ids``), and a node on the images'
-device that applies them: NumPy on CPU, one CUDA kernel launch per batch on GPU (on DALI's
-stream). The parameters travel as bytes (moved to the GPU by DALI), and
-``return_params=True`` returns them too; decode them with :func:`decode_params`.
+On CPU an operator is one ``python_function`` node that samples per-sample parameters from
+the images' shapes (and optional ``sample_ids``) and applies them with NumPy. On GPU it is
+two: a CPU node samples, and a GPU node applies them with one CUDA kernel launch per batch
+on DALI's stream; the parameters travel as bytes, moved to the GPU by DALI, so the host
+never waits for the device. ``return_params=True`` also returns the bytes (a CPU node);
+decode them with :func:`decode_params`.
 
 Operators are registered with the pipeline under ``name`` so that
 :func:`dali_regaug.set_epoch`, :func:`dali_regaug.state_dict` and
@@ -160,12 +161,16 @@ def _region(op, images, sample_ids, return_params, name):
         raise TypeError(f"return_params={return_params!r}: expected True or False")
     if images.device == "gpu" and op.backend == "emulator":
         raise ValueError("backend='emulator' runs on CPU data only; images are on the GPU")
-    inputs = [images.shape(dtype=types.INT64)] + ([sample_ids] if sample_ids is not None else [])
-    params = dali_fn.python_function(*inputs, function=op.sample_batch, batch_processing=True,
-                                     device="cpu")
-    on_device = params.gpu() if images.device == "gpu" else params
-    out = dali_fn.python_function(images, on_device, function=op.apply_batch,
-                                  batch_processing=True, device=images.device,
-                                  output_layouts=op.layout)
+    ids = [sample_ids] if sample_ids is not None else []
+    if images.device == "cpu":  # one node samples and applies
+        out, params = dali_fn.python_function(images, *ids, function=op.run_batch,
+                                              batch_processing=True, num_outputs=2,
+                                              output_layouts=[op.layout, ""])
+    else:  # parameters sampled on the CPU node, moved by DALI; the kernel runs on its stream
+        params = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
+                                         function=op.sample_batch, batch_processing=True)
+        out = dali_fn.python_function(images, params.gpu(), function=op.apply_batch,
+                                      batch_processing=True, device="gpu",
+                                      output_layouts=op.layout)
     registry.register(op, name)
     return (out, params) if return_params else out

@@ -22,18 +22,35 @@ STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 1
 
 
 def mix64(z) -> np.ndarray:
-    """splitmix64's finaliser over a uint64 array (wrapping arithmetic)."""
+    """splitmix64's finaliser over a uint64 array (wrapping arithmetic); a new array."""
+    return _mix64_inplace(np.array(z, dtype=U64))
+
+
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # wrapping is intended
-        z = np.asarray(z, dtype=U64) + U64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
-        return z ^ (z >> U64(31))
+        z += U64(0x9E3779B97F4A7C15)
+        t = np.empty_like(z)  # one scratch array; every step works in place
+        z ^= np.right_shift(z, U64(30), out=t)
+        z *= U64(0xBF58476D1CE4E5B9)
+        z ^= np.right_shift(z, U64(27), out=t)
+        z *= U64(0x94D049BB133111EB)
+        z ^= np.right_shift(z, U64(31), out=t)
+        return z
+
+
+def counter_hash(stream: int, counter) -> np.ndarray:
+    """The key-independent half of :func:`hash3`, which callers may compute once and reuse."""
+    return mix64((U64(stream) << U64(56)) | np.asarray(counter, dtype=U64))
+
+
+def keyed(key, counter_hashes) -> np.ndarray:
+    """The other half: :func:`hash3` from ``counter_hash(stream, counter)``, broadcasting."""
+    return _mix64_inplace(np.bitwise_xor(np.asarray(key, dtype=U64), counter_hashes, dtype=U64))
 
 
 def hash3(key, stream: int, counter) -> np.ndarray:
     """Hash of (key, stream, counter), broadcasting; ``counter < 2**56``."""
-    c = (U64(stream) << U64(56)) | np.asarray(counter, dtype=U64)
-    return mix64(np.asarray(key, dtype=U64) ^ mix64(c))
+    return keyed(key, counter_hash(stream, counter))
 
 
 def uniform(keys: np.ndarray, n: int, stream: int = STREAM_SAMPLER) -> np.ndarray:
@@ -45,9 +62,21 @@ def uniform(keys: np.ndarray, n: int, stream: int = STREAM_SAMPLER) -> np.ndarra
 def normal_from_hash(h: np.ndarray) -> np.ndarray:
     """N(0, 1) float32 by Box-Muller, with the kernel's float32 operations in its order."""
     f32 = np.float32
-    u1 = ((h >> U64(40)) + U64(1)).astype(f32) * f32(2.0**-24)
-    u2 = ((h >> U64(16)) & U64(0xFFFFFF)).astype(f32) * f32(2.0**-24)
-    return np.sqrt(f32(-2.0) * np.log(u1)) * np.cos(f32(6.2831854820251465) * u2)
+    t = np.right_shift(h, U64(40))
+    t += U64(1)
+    u1 = t.astype(f32)
+    u1 *= f32(2.0**-24)
+    np.right_shift(h, U64(16), out=t)
+    t &= U64(0xFFFFFF)
+    u2 = t.astype(f32)
+    u2 *= f32(2.0**-24)
+    np.log(u1, out=u1)
+    u1 *= f32(-2.0)
+    np.sqrt(u1, out=u1)
+    u2 *= f32(6.2831854820251465)
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1
 
 
 def random_seed() -> int:

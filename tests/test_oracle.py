@@ -2,10 +2,12 @@
 parameters. Integer-coordinate masks agree exactly; noise fills to float tolerance."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_match, make_images
+from dali_regaug import fill as fill_mod
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
@@ -97,3 +99,15 @@ def test_stacked_batch_round_trips_as_stacked(emulator):
     out = op.apply(images, p, backend=emulator)
     assert isinstance(out, np.ndarray) and out.shape == images.shape
     np.testing.assert_array_equal(out, op.apply(images, p))
+
+
+@pytest.mark.parametrize("fill", ["random", "region"])
+@pytest.mark.parametrize("layout", ["HWC", "CHW"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_random_fills_agree_across_numpy_work_chunks(emulator, monkeypatch, fill, layout, dtype):
+    """The NumPy path fills dropped pixels in chunks; tiny chunks must change nothing."""
+    monkeypatch.setattr(fill_mod, "CHUNK", 7)
+    hws = [(23, 31), (23, 31), (17, 9), (23, 31)]
+    for op in (GridMask(d=(4, 9), fill=fill, layout=layout, seed=5),
+               RandomErasing(prob=1.0, count=3, fill=fill, layout=layout, seed=6)):
+        check(op, hws, dtype, layout, 3, 7, emulator, {}, f"chunks_{type(op).__name__}")

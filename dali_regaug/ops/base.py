@@ -39,6 +39,7 @@ class MaskOp:
             raise ValueError(f"backend={backend!r}: expected None, 'numpy' or 'emulator'")
         self.backend = backend
         self.epoch = 0
+        self._buffer = None  # output of the CPU DALI bodies, reused across batches
 
     # -- the two pure steps -------------------------------------------------------------
     def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float) -> np.ndarray:
@@ -72,18 +73,27 @@ class MaskOp:
                                  **launch_options)
         return self._apply_numpy(images, np.asarray(params))
 
-    def _apply_numpy(self, images, params):
+    def _apply_numpy(self, images, params, reuse=False):
+        """The NumPy path; ``reuse`` writes into the op's buffer (DALI bodies only)."""
         arrays, h, w, _, _ = launch.describe(images, self.layout)
-        outs = [None] * len(arrays)
-        for idx, batch in shape_groups(arrays):
+        if not arrays:
+            return images
+        groups = shape_groups(arrays)
+        buf = self._workspace(sum(batch.nbytes for _, batch in groups)) if reuse else None
+        outs, offset = [None] * len(arrays), 0
+        for idx, batch in groups:
+            target = None
+            if buf is not None:
+                target = buf[offset:offset + batch.nbytes].view(batch.dtype).reshape(batch.shape)
+                offset += batch.nbytes
             p = params[idx]
             drop, regions = self.mask(p, int(h[idx[0]]), int(w[idx[0]]))
-            res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions)
+            res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions, target)
             for j, i in enumerate(idx):
                 outs[i] = res[j]
         if isinstance(images, (list, tuple)):
             return outs
-        return np.stack(outs) if outs else images
+        return res if len(groups) == 1 else np.stack(outs)
 
     # -- state ----------------------------------------------------------------------------
     def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
@@ -102,21 +112,43 @@ class MaskOp:
         self.epoch = int(state["epoch"])
 
     # -- DALI python_function bodies ---------------------------------------------------------
+    # DALI copies a python_function's outputs before it calls the function again, so the CPU
+    # bodies write into one buffer reused across batches: fresh pages for every batch cost
+    # more than the fill itself.
     def sample_batch(self, shapes, sample_ids=None):
         """CPU op: per-sample shapes (and ids) in, per-sample parameter bytes out."""
+        return _rows(self._draw_shapes(shapes, sample_ids))
+
+    def apply_batch(self, images, params):
+        """Op on the images' device: images and parameter bytes (or records) in, images out."""
+        if not images:
+            return []
+        if launch.backend_for(images, self.backend) is not None:
+            return list(self.apply(images, params))  # a kernel launch
+        if not (isinstance(params, np.ndarray) and params.dtype.names):
+            params = np.stack(params).view(self.params_dtype).reshape(-1)
+        return self._apply_numpy(images, params, reuse=True)
+
+    def run_batch(self, images, sample_ids=None):
+        """CPU op sampling and applying in one step (one ``python_function`` fewer): images
+        (and ids) in, images and parameter bytes out."""
+        recs = self._draw_shapes([a.shape for a in images], sample_ids)
+        return self.apply_batch(images, recs), _rows(recs)
+
+    def _draw_shapes(self, shapes, sample_ids):
         shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
         hw = shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
         ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
-        recs = self.draw(hw, ids)
-        return list(recs.view(np.uint8).reshape(len(recs), -1))
+        return self.draw(hw, ids)
 
-    def apply_batch(self, images, params):
-        """Op on the images' device: images and parameter bytes in, images out."""
-        if not images:
-            return []
-        if isinstance(params[0], np.ndarray) and self.backend != "emulator":
-            params = np.stack(params).view(self.params_dtype).reshape(-1)  # NumPy path
-        return list(self.apply(images, params))
+    def _workspace(self, nbytes: int) -> np.ndarray:
+        if self._buffer is None or self._buffer.nbytes < nbytes:
+            self._buffer = np.empty(nbytes, np.uint8)
+        return self._buffer
+
+
+def _rows(recs: np.ndarray) -> list:
+    return list(recs.view(np.uint8).reshape(len(recs), -1))
 
 
 def shape_groups(arrays):

@@ -50,7 +50,7 @@ class _Erase(MaskOp):
 
     def mask(self, p, h, w):
         hit = rects.last_box(p, h, w)
-        return hit >= 0, hit.astype(np.uint64)
+        return hit >= 0, hit
 
     def _records(self, keys, apply, boxes, count):
         p = np.zeros(len(keys), self.params_dtype)

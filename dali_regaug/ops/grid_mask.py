@@ -88,7 +88,8 @@ class GridMask(MaskOp):
             gx, gy = np.where(r3, rx, gx), np.where(r3, ry, gy)
         d, side = col("d"), col("d") - col("keep")
         ux, uy = (gx - col("off_x")) // d, (gy - col("off_y")) // d
-        in_square = ((gx - col("off_x") - ux * d) < side) & ((gy - col("off_y") - uy * d) < side)
+        # Unrotated, both factors are 1-D; the (G, H, W) mask is then built by one operation.
+        drop = ((gx - col("off_x") - ux * d) < side) & ((gy - col("off_y") - uy * d) < side)
         thr = p["unit_threshold"].astype(np.uint64)[:, None, None]
         random_units = bool((thr < UNIT_ONE).any())
         unit = None  # full-size unit codes, built only when a hash or the fill needs them
@@ -97,6 +98,9 @@ class GridMask(MaskOp):
                 (ux & 0xFFFFFF).astype(np.uint64)
         if random_units:
             h24 = rng.hash3(p["key"][:, None, None], rng.STREAM_UNIT, unit) >> np.uint64(40)
-            in_square = in_square & ((thr >= UNIT_ONE) | (h24 < thr))
-        drop = (in_square != (col("reverse") != 0)) & (col("apply") != 0)
+            drop &= (thr >= UNIT_ONE) | (h24 < thr)
+        rev = p["reverse"] != 0  # whole samples at a time: cheaper than broadcasting
+        if rev.any():
+            drop[rev] = ~drop[rev]
+        drop[p["apply"] == 0] = False
         return drop, unit

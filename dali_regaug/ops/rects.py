@@ -20,13 +20,13 @@ def params_dtype(max_boxes: int) -> np.dtype:
 
 
 def last_box(p: np.ndarray, h: int, w: int) -> np.ndarray:
-    """``(G, H, W)`` int: index of the last box covering each pixel, -1 where none does."""
+    """``(G, H, W)`` int16: index of the last box covering each pixel, -1 where none does."""
     y, x = np.arange(h), np.arange(w)
-    hit = np.full((len(p), h, w), -1, np.int32)
+    hit = np.full((len(p), h, w), -1, np.int16)
     for j in range(p["boxes"].shape[1]):  # loop over box slots, not samples
         b = p["boxes"][:, j]
         used = (p["count"] > j)[:, None]
         rows = used & (y[None] >= b[:, 0:1]) & (y[None] < b[:, 2:3])
         cols = (x[None] >= b[:, 1:2]) & (x[None] < b[:, 3:4])
-        hit[rows[:, :, None] & cols[:, None, :]] = j
+        np.copyto(hit, np.int16(j), where=rows[:, :, None] & cols[:, None, :])
     return hit
