@@ -23,6 +23,7 @@ from nvidia.dali.pipeline import Pipeline
 from dali_regaug import registry, rng
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.ops.mixing import Mix
 
 _COMMON = """
     layout : {"HWC", "CHW"}
@@ -67,6 +68,28 @@ def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None
     op = Cutout(size=size, count=count, prob=prob, fill=fill, layout=layout, seed=_seed(seed),
                 backend=backend)
     return _region(op, images, sample_ids, return_params, name)
+
+
+def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
+        layout="HWC", seed=None, sample_ids=None, return_params=False, backend=None,
+        name=None):
+    op = Mix(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
+             prob=prob, layout=layout, seed=_seed(seed), backend=backend)
+    return _mixed(op, images, labels, sample_ids, return_params, name)
+
+
+def cutmix(images, labels, *, alpha=1.0, prob=1.0, layout="HWC", seed=None, sample_ids=None,
+           return_params=False, backend=None, name=None):
+    op = Mix(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout, seed=_seed(seed),
+             backend=backend)
+    return _mixed(op, images, labels, sample_ids, return_params, name)
+
+
+def mixup(images, labels, *, alpha=0.2, prob=1.0, layout="HWC", seed=None, sample_ids=None,
+          return_params=False, backend=None, name=None):
+    op = Mix(mixup_alpha=alpha, cutmix_alpha=0.0, prob=prob, layout=layout, seed=_seed(seed),
+             backend=backend)
+    return _mixed(op, images, labels, sample_ids, return_params, name)
 
 
 grid_mask.__doc__ = """GridMask (Chen et al. 2020); see :mod:`dali_regaug.ops.grid_mask`.
@@ -124,6 +147,58 @@ cutout.__doc__ = """Cutout (DeVries & Taylor 2017); see :mod:`dali_regaug.ops.er
         Defaults to 0, the dataset mean after normalization.""" + _COMMON
 
 
+_MIXED = """
+    Partners come from ``fn.batch_permutation(no_fixed_points=True)`` (so batches need at
+    least 2 samples) and ``fn.permute_batch``; ``labels_b`` are the partners' labels and
+    ``lam`` (float32, one per sample) the weight of the sample's own label:
+    ``loss = lam * CE(y_a) + (1 - lam) * CE(y_b)``, see
+    :func:`dali_regaug.torch.mixed_cross_entropy`.""" + _COMMON.replace(
+    "DataNode, or (DataNode, DataNode) with ``return_params``.",
+    "(images, labels_a, labels_b, lam), plus the parameter records with ``return_params``.")
+
+mix.__doc__ = """CutMix or MixUp per sample, as timm's ``Mixup``; see
+    :mod:`dali_regaug.ops.mixing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    labels : DataNode
+        One label per sample (CPU or GPU); returned as ``labels_a``.
+    mixup_alpha, cutmix_alpha : float
+        Beta parameters; 0 disables that mode.
+    switch_prob : float
+        Chance of CutMix when both modes are enabled.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
+
+cutmix.__doc__ = """CutMix (Yun et al. 2019); see :mod:`dali_regaug.ops.mixing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    labels : DataNode
+        One label per sample; returned as ``labels_a``.
+    alpha : float
+        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
+
+mixup.__doc__ = """MixUp (Zhang et al. 2018); see :mod:`dali_regaug.ops.mixing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    labels : DataNode
+        One label per sample; returned as ``labels_a``.
+    alpha : float
+        ``lam ~ Beta(alpha, alpha)``; 0.2 is the paper's ImageNet setting.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
+
+
 def decode_params(op_or_dtype, rows) -> np.ndarray:
     """Parameter records from the bytes that ``return_params`` outputs.
 
@@ -151,7 +226,7 @@ def _seed(seed):
     return rng.derive_seed(base, len(registry.ops(pipe)))
 
 
-def _region(op, images, sample_ids, return_params, name):
+def _check(op, images, sample_ids, return_params):
     if not isinstance(images, DataNode):
         raise TypeError(f"images must be a DataNode (an output of a DALI operator), got "
                         f"{type(images).__name__}")
@@ -161,7 +236,11 @@ def _region(op, images, sample_ids, return_params, name):
         raise TypeError(f"return_params={return_params!r}: expected True or False")
     if images.device == "gpu" and op.backend == "emulator":
         raise ValueError("backend='emulator' runs on CPU data only; images are on the GPU")
-    ids = [sample_ids] if sample_ids is not None else []
+    return [sample_ids] if sample_ids is not None else []
+
+
+def _region(op, images, sample_ids, return_params, name):
+    ids = _check(op, images, sample_ids, return_params)
     if images.device == "cpu":  # one node samples and applies
         out, params = dali_fn.python_function(images, *ids, function=op.run_batch,
                                               batch_processing=True, num_outputs=2,
@@ -174,3 +253,26 @@ def _region(op, images, sample_ids, return_params, name):
                                       output_layouts=op.layout)
     registry.register(op, name)
     return (out, params) if return_params else out
+
+
+def _mixed(op, images, labels, sample_ids, return_params, name):
+    ids = _check(op, images, sample_ids, return_params)
+    if not isinstance(labels, DataNode):
+        raise TypeError(f"labels must be a DataNode, got {type(labels).__name__}")
+    perm = dali_fn.batch_permutation(no_fixed_points=True,
+                                     seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
+    partners = dali_fn.permute_batch(images, indices=perm)
+    labels_b = dali_fn.permute_batch(labels, indices=perm)
+    if images.device == "cpu":
+        out, lam, params = dali_fn.python_function(
+            images, partners, *ids, function=op.run_batch, batch_processing=True,
+            num_outputs=3, output_layouts=[op.layout, "", ""])
+    else:
+        params, lam = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
+                                              function=op.sample_batch, batch_processing=True,
+                                              num_outputs=2)
+        out = dali_fn.python_function(images, partners, params.gpu(), function=op.apply_batch,
+                                      batch_processing=True, device="gpu",
+                                      output_layouts=op.layout)
+    registry.register(op, name)
+    return (out, labels, labels_b, lam) + ((params,) if return_params else ())

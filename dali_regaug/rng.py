@@ -19,6 +19,8 @@ U64 = np.uint64
 # Device streams (kernels/common.cuh) and host streams (the samplers).
 STREAM_PIXEL, STREAM_REGION, STREAM_UNIT = 0, 1, 2
 STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 11, 12
+STREAM_GAMMA = 13
+GAMMA_ATTEMPTS = 12  # Marsaglia-Tsang accepts >= 95% per attempt: all fail with p < 1e-15
 
 
 def mix64(z) -> np.ndarray:
@@ -77,6 +79,33 @@ def normal_from_hash(h: np.ndarray) -> np.ndarray:
     np.cos(u2, out=u2)
     u1 *= u2
     return u1
+
+
+def beta(keys: np.ndarray, alpha: float, stream: int = STREAM_GAMMA) -> np.ndarray:
+    """``Beta(alpha, alpha)`` per key, as ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha)``.
+
+    Gamma draws use Marsaglia and Tsang's method (ACM TOMS 2000) with a bounded number of
+    attempts, and the ``U ** (1 / alpha)`` boost for ``alpha < 1``; ``alpha = 0`` gives 1.
+    """
+    keys = np.asarray(keys, dtype=U64)
+    if alpha <= 0:
+        return np.ones(len(keys))
+    a = alpha if alpha >= 1 else alpha + 1
+    d = a - 1 / 3
+    c = 1 / np.sqrt(9 * d)
+    n = GAMMA_ATTEMPTS
+    u = uniform(keys, 2 * (3 * n + 1), stream).reshape(len(keys), 2, 3 * n + 1)
+    x = np.sqrt(-2 * np.log1p(-u[..., 0:n])) * np.cos(2 * np.pi * u[..., n:2 * n])
+    v = (1 + c * x) ** 3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = (v > 0) & (np.log1p(-u[..., 2 * n:3 * n]) < 0.5 * x**2 + d - d * v + d * np.log(v))
+    first = np.argmax(ok, axis=-1)[..., None]
+    # log Gamma draws (no underflow for small alpha); if every attempt fails, v = 1 (the mode)
+    lg = np.log(d * np.where(ok.any(-1), np.take_along_axis(v, first, -1)[..., 0], 1.0))
+    if alpha < 1:
+        lg = lg + np.log1p(-u[..., -1]) / alpha
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(lg[:, 1] - lg[:, 0]))
 
 
 def random_seed() -> int:

@@ -10,6 +10,7 @@ from conftest import assert_match, make_images
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.ops.mixing import Mix
 
 
 def _gpu_available():
@@ -59,3 +60,19 @@ def test_cupy_composite_matches_numpy():
                          [0, 0.7, 0.4, 0.5])
     got = composite.apply([cupy.asarray(x) for x in a], [cupy.asarray(x) for x in b], p)
     assert_match("gpu_composite", composite.apply(a, b, p), [cupy.asnumpy(x) for x in got], p)
+
+
+@pytest.mark.parametrize("layout", ["HWC", "CHW"])
+def test_cupy_mix_from_device_parameter_bytes_matches_numpy(layout):
+    """As in a GPU pipeline: records arrive as per-sample device bytes."""
+    import cupy
+
+    rs = np.random.default_rng(2)
+    a = make_images(rs, [(24, 36)] * 6, 3, np.float16, layout)
+    b = make_images(rs, [(24, 36)] * 6, 3, np.float16, layout)
+    op = Mix(mixup_alpha=0.4, cutmix_alpha=1.0, layout=layout, seed=6)
+    p = op.draw(np.array([(24, 36)] * 6))
+    rows = [cupy.asarray(r) for r in p.view(np.uint8).reshape(6, -1)]
+    got = op.apply_batch([cupy.asarray(x) for x in a], [cupy.asarray(x) for x in b], rows)
+    assert_match("gpu_mix", op.apply(a, b, p), [cupy.asnumpy(x) for x in got], p,
+                 exact=False, rtol=1e-3, atol=1e-3)

@@ -8,6 +8,8 @@ from dali_regaug import fn as rfn
 from dali_regaug import schedule
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.ops.mixing import Mix
+from dali_regaug.torch import soft_targets
 
 
 @pytest.mark.parametrize("make,err,match", [
@@ -33,6 +35,10 @@ from dali_regaug.ops.grid_mask import GridMask
     (lambda: RandomErasing(count=0), ValueError, r"count\[0\]=0"),
     (lambda: Cutout(size=0), ValueError, r"size=0 is out of range"),
     (lambda: Cutout(size=8, count=1.5), TypeError, r"count=1.5: expected an integer"),
+    (lambda: Mix(mixup_alpha=-1), ValueError, r"mixup_alpha=-1 is out of range"),
+    (lambda: Mix(mixup_alpha=0, cutmix_alpha=0), ValueError, r"at least one must be > 0"),
+    (lambda: Mix(switch_prob=1.5), ValueError, r"switch_prob=1.5"),
+    (lambda: soft_targets([1], [2], [0.5], 3, smoothing=1.5), ValueError, r"smoothing=1.5"),
     (lambda: schedule.Linear(1.2, epochs=5), ValueError, r"end=1.2"),
     (lambda: schedule.Linear(0.5, epochs=0), ValueError, r"epochs=0"),
 ])
@@ -79,3 +85,20 @@ def test_fill_with_wrong_channel_count():
     op = Cutout(size=2, fill=[1, 2])
     with pytest.raises(ValueError, match=r"fill=\[1.0, 2.0\] has 2 values for images with 3 channels"):
         op.apply([np.zeros((4, 4, 3), np.float32)], op.draw(np.array([(4, 4)])))
+
+
+def test_mixing_needs_partners_of_the_same_shape():
+    op = Mix(seed=1)
+    a = [np.zeros((4, 4, 3), np.float32), np.zeros((6, 4, 3), np.float32)]
+    with pytest.raises(ValueError, match="same shapes"):
+        op.apply(a, a[::-1], op.draw(np.array([(4, 4), (6, 4)])))
+
+
+def test_mixing_labels_must_be_a_datanode():
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe():
+        x = fn.random.uniform(range=[0, 1], shape=[8, 8, 3])
+        return rfn.cutmix(x, [1, 2])
+
+    with pytest.raises(TypeError, match="labels must be a DataNode"):
+        pipe()

@@ -20,18 +20,18 @@ from dali_regaug import fill as fill_mod
 from dali_regaug import launch, rng, schedule, validate
 
 
-class MaskOp:
-    """A region operator that replaces masked pixels with a fill.
+class Op:
+    """What every operator shares: validated layout, keys from the seed (or ``sample_ids``),
+    the probability schedule and epoch, and the plumbing of the DALI bodies.
 
-    Subclasses set ``kernel`` and ``params_dtype`` and define ``sample`` and ``mask``.
+    Subclasses set ``kernel`` and ``params_dtype`` and define ``sample``.
     """
 
     kernel: str
     params_dtype: np.dtype
 
-    def __init__(self, *, prob, fill, layout, seed, backend=None):
+    def __init__(self, *, prob, layout, seed, backend=None):
         self.layout = validate.layout(layout)
-        self.fill = fill_mod.parse(fill)
         self.prob = schedule.as_schedule(prob)
         seed = validate.seed(seed)
         self.keys = rng.KeyStream(rng.random_seed() if seed is None else seed)
@@ -41,9 +41,53 @@ class MaskOp:
         self.epoch = 0
         self._buffer = None  # output of the CPU DALI bodies, reused across batches
 
-    # -- the two pure steps -------------------------------------------------------------
     def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float) -> np.ndarray:
+        """Host-side, vectorized: one parameter record per sample."""
         raise NotImplementedError
+
+    def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
+        """Sample the next batch: keys from the stream, probability from the epoch."""
+        keys = self.keys.next(len(hw), sample_ids)
+        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(self.epoch))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = validate.number("epoch", epoch, 0, None, integer=True)
+
+    def state_dict(self) -> dict:
+        return {"keys": self.keys.state_dict(), "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.keys.load_state_dict(state["keys"])
+        self.epoch = int(state["epoch"])
+
+    # DALI copies a python_function's outputs before it calls the function again, so the CPU
+    # bodies write into one buffer reused across batches: fresh pages for every batch cost
+    # more than the fill itself.
+    def _draw_shapes(self, shapes, sample_ids):
+        shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
+        hw = shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
+        ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
+        return self.draw(hw, ids)
+
+    def _as_records(self, params):
+        """Records from per-sample parameter bytes (or records already)."""
+        if isinstance(params, np.ndarray) and params.dtype.names:
+            return params
+        return np.stack(params).view(self.params_dtype).reshape(-1)
+
+    def _workspace(self, nbytes: int) -> np.ndarray:
+        if self._buffer is None or self._buffer.nbytes < nbytes:
+            self._buffer = np.empty(nbytes, np.uint8)
+        return self._buffer
+
+
+class MaskOp(Op):
+    """A region operator that replaces masked pixels with a fill; subclasses also define
+    ``mask``."""
+
+    def __init__(self, *, prob, fill, layout, seed, backend=None):
+        super().__init__(prob=prob, layout=layout, seed=seed, backend=backend)
+        self.fill = fill_mod.parse(fill)
 
     def mask(self, params: np.ndarray, h: int, w: int):
         """NumPy path: ``(drop, regions)`` for samples of one shape, broadcastable to
@@ -95,26 +139,7 @@ class MaskOp:
             return outs
         return res if len(groups) == 1 else np.stack(outs)
 
-    # -- state ----------------------------------------------------------------------------
-    def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
-        """Sample the next batch: keys from the stream, probability from the epoch."""
-        keys = self.keys.next(len(hw), sample_ids)
-        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(self.epoch))
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = validate.number("epoch", epoch, 0, None, integer=True)
-
-    def state_dict(self) -> dict:
-        return {"keys": self.keys.state_dict(), "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.keys.load_state_dict(state["keys"])
-        self.epoch = int(state["epoch"])
-
     # -- DALI python_function bodies ---------------------------------------------------------
-    # DALI copies a python_function's outputs before it calls the function again, so the CPU
-    # bodies write into one buffer reused across batches: fresh pages for every batch cost
-    # more than the fill itself.
     def sample_batch(self, shapes, sample_ids=None):
         """CPU op: per-sample shapes (and ids) in, per-sample parameter bytes out."""
         return _rows(self._draw_shapes(shapes, sample_ids))
@@ -125,9 +150,7 @@ class MaskOp:
             return []
         if launch.backend_for(images, self.backend) is not None:
             return list(self.apply(images, params))  # a kernel launch
-        if not (isinstance(params, np.ndarray) and params.dtype.names):
-            params = np.stack(params).view(self.params_dtype).reshape(-1)
-        return self._apply_numpy(images, params, reuse=True)
+        return self._apply_numpy(images, self._as_records(params), reuse=True)
 
     def run_batch(self, images, sample_ids=None):
         """CPU op sampling and applying in one step (one ``python_function`` fewer): images
@@ -135,19 +158,9 @@ class MaskOp:
         recs = self._draw_shapes([a.shape for a in images], sample_ids)
         return self.apply_batch(images, recs), _rows(recs)
 
-    def _draw_shapes(self, shapes, sample_ids):
-        shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
-        hw = shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
-        ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
-        return self.draw(hw, ids)
-
-    def _workspace(self, nbytes: int) -> np.ndarray:
-        if self._buffer is None or self._buffer.nbytes < nbytes:
-            self._buffer = np.empty(nbytes, np.uint8)
-        return self._buffer
-
 
 def _rows(recs: np.ndarray) -> list:
+    """Per-sample parameter bytes, as DALI passes them between nodes."""
     return list(recs.view(np.uint8).reshape(len(recs), -1))
 
 

@@ -26,6 +26,25 @@ def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
     return p
 
 
+def lam(p, hw) -> np.ndarray:
+    """Mean of ``M`` over each image: the weight of ``a`` (CutMix's and MixUp's lambda).
+
+    Parameters
+    ----------
+    p : structured ndarray
+        Records with at most one box in use each (as the mixing samplers draw them).
+    hw : (N, 2) array
+        Height and width of each image.
+    """
+    if (p["count"] > 1).any():
+        raise ValueError("lam() needs records with at most one box each")
+    hw = np.asarray(hw, np.float64).reshape(-1, 2)
+    b = p["boxes"][:, 0].astype(np.float64)
+    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    frac = np.where(p["count"] > 0, area / (hw[:, 0] * hw[:, 1]), 0.0)
+    return (p["w_in"] * frac + p["w_out"] * (1 - frac)).astype(np.float32)
+
+
 def apply(a, b, p, *, layout="HWC", backend=None, **launch_options):
     """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``.
 

@@ -1,0 +1,61 @@
+"""PyTorch side of the mixing operators: the loss and soft targets for the
+``(labels_a, labels_b, lam)`` triple that :func:`dali_regaug.fn.mix` and friends return."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dali_regaug import validate
+
+
+def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
+    """``lam * t(y_a) + (1 - lam) * t(y_b)``, where ``t`` is the label-smoothed one-hot
+    (``1 - smoothing + smoothing / num_classes`` on the label, ``smoothing / num_classes``
+    elsewhere), as timm's ``mixup_target``.
+
+    Parameters
+    ----------
+    y_a, y_b : Tensor
+        Integer labels, shape ``(N,)`` or ``(N, 1)``.
+    lam : Tensor
+        Weight of ``y_a`` per sample, shape ``(N,)`` or ``(N, 1)``.
+    num_classes : int
+    smoothing : float
+        In ``[0, 1)``.
+    """
+    validate.number("num_classes", num_classes, 1, None, integer=True)
+    validate.number("smoothing", smoothing, 0.0, 1.0)
+    off = smoothing / num_classes
+    lam = _column(lam).float()
+
+    def one_hot(y):
+        t = torch.full((len(lam), num_classes), off, device=lam.device)
+        return t.scatter_(1, _column(y).long().to(lam.device), 1.0 - smoothing + off)
+
+    return lam * one_hot(y_a) + (1 - lam) * one_hot(y_b)
+
+
+def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Batch mean of ``lam * CE(logits, y_a) + (1 - lam) * CE(logits, y_b)`` (the CutMix and
+    MixUp papers' loss), with optional label smoothing.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(N, num_classes)``.
+    y_a, y_b : Tensor
+        Integer labels, shape ``(N,)`` or ``(N, 1)``.
+    lam : Tensor
+        Weight of ``y_a`` per sample, shape ``(N,)`` or ``(N, 1)``.
+    label_smoothing : float
+    """
+    dev = logits.device
+    lam = _column(lam).reshape(-1).to(dev, logits.dtype)
+    ce = [F.cross_entropy(logits, _column(y).reshape(-1).long().to(dev), reduction="none",
+                          label_smoothing=label_smoothing) for y in (y_a, y_b)]
+    return (lam * ce[0] + (1 - lam) * ce[1]).mean()
+
+
+def _column(x) -> torch.Tensor:
+    return torch.as_tensor(x).reshape(-1, 1)
