@@ -30,6 +30,7 @@ from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.pipelines import image_pipeline, sample_images
 
+
 def _identity(images):
     return images
 

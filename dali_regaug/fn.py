@@ -147,56 +147,41 @@ cutout.__doc__ = """Cutout (DeVries & Taylor 2017); see :mod:`dali_regaug.ops.er
         Defaults to 0, the dataset mean after normalization.""" + _COMMON
 
 
-_MIXED = """
+_MIXED = _COMMON.replace(
+    "DataNode, or (DataNode, DataNode) with ``return_params``.",
+    "(images, labels_a, labels_b, lam), plus the parameter records with ``return_params``.")
+
+
+def _mixing_doc(title, params):
+    return f"""{title}; see :mod:`dali_regaug.ops.mixing`.
+
     Partners come from ``fn.batch_permutation(no_fixed_points=True)`` (so batches need at
     least 2 samples) and ``fn.permute_batch``; ``labels_b`` are the partners' labels and
     ``lam`` (float32, one per sample) the weight of the sample's own label:
     ``loss = lam * CE(y_a) + (1 - lam) * CE(y_b)``, see
-    :func:`dali_regaug.torch.mixed_cross_entropy`.""" + _COMMON.replace(
-    "DataNode, or (DataNode, DataNode) with ``return_params``.",
-    "(images, labels_a, labels_b, lam), plus the parameter records with ``return_params``.")
-
-mix.__doc__ = """CutMix or MixUp per sample, as timm's ``Mixup``; see
-    :mod:`dali_regaug.ops.mixing`.
+    :func:`dali_regaug.torch.mixed_cross_entropy`.
 
     Parameters
     ----------
     images : DataNode
         uint8, float16 or float32 images, on CPU or GPU (the output follows).
     labels : DataNode
-        One label per sample (CPU or GPU); returned as ``labels_a``.
+        One label per sample (CPU or GPU); returned as ``labels_a``.{params}
+    prob : float or dali_regaug.schedule.Linear
+        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
+
+
+mix.__doc__ = _mixing_doc("CutMix or MixUp per sample, as timm's ``Mixup``", """
     mixup_alpha, cutmix_alpha : float
         Beta parameters; 0 disables that mode.
     switch_prob : float
-        Chance of CutMix when both modes are enabled.
-    prob : float or dali_regaug.schedule.Linear
-        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
-
-cutmix.__doc__ = """CutMix (Yun et al. 2019); see :mod:`dali_regaug.ops.mixing`.
-
-    Parameters
-    ----------
-    images : DataNode
-        uint8, float16 or float32 images, on CPU or GPU (the output follows).
-    labels : DataNode
-        One label per sample; returned as ``labels_a``.
+        Chance of CutMix when both modes are enabled.""")
+cutmix.__doc__ = _mixing_doc("CutMix (Yun et al. 2019)", """
     alpha : float
-        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.
-    prob : float or dali_regaug.schedule.Linear
-        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
-
-mixup.__doc__ = """MixUp (Zhang et al. 2018); see :mod:`dali_regaug.ops.mixing`.
-
-    Parameters
-    ----------
-    images : DataNode
-        uint8, float16 or float32 images, on CPU or GPU (the output follows).
-    labels : DataNode
-        One label per sample; returned as ``labels_a``.
+        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.""")
+mixup.__doc__ = _mixing_doc("MixUp (Zhang et al. 2018)", """
     alpha : float
-        ``lam ~ Beta(alpha, alpha)``; 0.2 is the paper's ImageNet setting.
-    prob : float or dali_regaug.schedule.Linear
-        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _MIXED
+        ``lam ~ Beta(alpha, alpha)``; 0.2 is the paper's ImageNet setting.""")
 
 
 def decode_params(op_or_dtype, rows) -> np.ndarray:
@@ -239,18 +224,27 @@ def _check(op, images, sample_ids, return_params):
     return [sample_ids] if sample_ids is not None else []
 
 
+def _nodes(op, images, partners, ids, sampled):
+    """The operator's DALI nodes; returns the images and ``sampled`` CPU outputs of the
+    sampler, the parameter bytes first. On CPU one node samples and applies; on GPU the
+    CPU node samples, DALI moves the bytes, and the kernel runs on DALI's stream."""
+    if images.device == "cpu":
+        out, *side = dali_fn.python_function(images, *partners, *ids, function=op.run_batch,
+                                             batch_processing=True, num_outputs=1 + sampled,
+                                             output_layouts=[op.layout] + [""] * sampled)
+        return out, side
+    side = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
+                                   function=op.sample_batch, batch_processing=True,
+                                   num_outputs=sampled)
+    side = list(side) if sampled > 1 else [side]
+    out = dali_fn.python_function(images, *partners, side[0].gpu(), function=op.apply_batch,
+                                  batch_processing=True, device="gpu", output_layouts=op.layout)
+    return out, side
+
+
 def _region(op, images, sample_ids, return_params, name):
     ids = _check(op, images, sample_ids, return_params)
-    if images.device == "cpu":  # one node samples and applies
-        out, params = dali_fn.python_function(images, *ids, function=op.run_batch,
-                                              batch_processing=True, num_outputs=2,
-                                              output_layouts=[op.layout, ""])
-    else:  # parameters sampled on the CPU node, moved by DALI; the kernel runs on its stream
-        params = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
-                                         function=op.sample_batch, batch_processing=True)
-        out = dali_fn.python_function(images, params.gpu(), function=op.apply_batch,
-                                      batch_processing=True, device="gpu",
-                                      output_layouts=op.layout)
+    out, (params,) = _nodes(op, images, [], ids, 1)
     registry.register(op, name)
     return (out, params) if return_params else out
 
@@ -262,17 +256,7 @@ def _mixed(op, images, labels, sample_ids, return_params, name):
     perm = dali_fn.batch_permutation(no_fixed_points=True,
                                      seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
     partners = dali_fn.permute_batch(images, indices=perm)
-    labels_b = dali_fn.permute_batch(labels, indices=perm)
-    if images.device == "cpu":
-        out, lam, params = dali_fn.python_function(
-            images, partners, *ids, function=op.run_batch, batch_processing=True,
-            num_outputs=3, output_layouts=[op.layout, "", ""])
-    else:
-        params, lam = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
-                                              function=op.sample_batch, batch_processing=True,
-                                              num_outputs=2)
-        out = dali_fn.python_function(images, partners, params.gpu(), function=op.apply_batch,
-                                      batch_processing=True, device="gpu",
-                                      output_layouts=op.layout)
+    out, (params, lam) = _nodes(op, images, [partners], ids, 2)
     registry.register(op, name)
+    labels_b = dali_fn.permute_batch(labels, indices=perm)
     return (out, labels, labels_b, lam) + ((params,) if return_params else ())

@@ -60,14 +60,14 @@ class Op:
         self.keys.load_state_dict(state["keys"])
         self.epoch = int(state["epoch"])
 
-    # DALI copies a python_function's outputs before it calls the function again, so the CPU
-    # bodies write into one buffer reused across batches: fresh pages for every batch cost
-    # more than the fill itself.
-    def _draw_shapes(self, shapes, sample_ids):
+    def _hw(self, shapes) -> np.ndarray:
+        """``(N, 2)`` heights and widths from per-sample 3-D shapes in ``self.layout``."""
         shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
-        hw = shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
+        return shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
+
+    def _draw_shapes(self, shapes, sample_ids):
         ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
-        return self.draw(hw, ids)
+        return self.draw(self._hw(shapes), ids)
 
     def _as_records(self, params):
         """Records from per-sample parameter bytes (or records already)."""
@@ -75,6 +75,9 @@ class Op:
             return params
         return np.stack(params).view(self.params_dtype).reshape(-1)
 
+    # DALI copies a python_function's outputs before it calls the function again, so the CPU
+    # bodies write into one buffer reused across batches: fresh pages for every batch cost
+    # more than the fill itself.
     def _workspace(self, nbytes: int) -> np.ndarray:
         if self._buffer is None or self._buffer.nbytes < nbytes:
             self._buffer = np.empty(nbytes, np.uint8)

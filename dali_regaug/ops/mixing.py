@@ -52,7 +52,9 @@ class Mix(Op):
             cut = u[:, 1] < self.switch_prob
         else:
             cut = np.full(len(keys), self.cutmix_alpha > 0)
-        lam = np.where(cut, rng.beta(keys, self.cutmix_alpha), rng.beta(keys, self.mixup_alpha))
+        lam = np.empty(len(keys))  # one Beta draw per sample, with its mode's alpha
+        lam[cut] = rng.beta(keys[cut], self.cutmix_alpha)
+        lam[~cut] = rng.beta(keys[~cut], self.mixup_alpha)
         h, w = hw[:, 0], hw[:, 1]
         side = np.sqrt(1 - lam)
         sh, sw = np.floor(h * side), np.floor(w * side)
@@ -95,11 +97,10 @@ class Mix(Op):
 
     def run_batch(self, images, partners, sample_ids=None):
         """CPU op sampling and applying in one step: images, partners (and ids) in; images,
-        ``lam`` and parameter bytes out."""
+        parameter bytes and ``lam`` out."""
         shapes = [a.shape for a in images]
         recs = self._draw_shapes(shapes, sample_ids)
-        return self.apply_batch(images, partners, recs), self._lams(recs, shapes), _rows(recs)
+        return self.apply_batch(images, partners, recs), _rows(recs), self._lams(recs, shapes)
 
     def _lams(self, recs, shapes):
-        hw = [s[:2] if self.layout == "HWC" else s[1:] for s in shapes]
-        return list(composite.lam(recs, np.reshape(hw, (-1, 2))).reshape(-1, 1))
+        return list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))
