@@ -30,7 +30,7 @@ def run(files, *, out: Path, size=224, seed=0, device="auto", show_params=False)
 
     def augment(images, ids):
         outs = [images]
-        for label, make in DEFAULT_OPS.items():
+        for make in DEFAULT_OPS.values():
             outs.extend(make(images, seed))
         return tuple(outs)
 
