@@ -8,8 +8,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: preview test bench gpu-test
-preview: $(VENV)/.installed  ## write out/preview.png: each operator on the bundled photos
+.PHONY: train preview test bench bench-loader gpu-test
+train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
+	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
+	$(VENV)/bin/dali-regaug preview --out out/preview.png
+
+preview: $(VENV)/.installed  ## write out/preview.png: each augmentation on one image per class
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
 
 test: $(VENV)/.installed  ## the whole suite (GPU tests skip without a GPU)
@@ -17,6 +21,9 @@ test: $(VENV)/.installed  ## the whole suite (GPU tests skip without a GPU)
 
 bench: $(VENV)/.installed  ## CPU pipeline overhead benchmark, figures in out/bench.json
 	mkdir -p out && $(PY) -m benchmarks.pipeline_overhead --json out/bench.json
+
+bench-loader: $(VENV)/.installed  ## DALI training loader vs torchvision DataLoader, out/loader_bench.json
+	mkdir -p out && $(PY) -m benchmarks.loader_vs_torchvision --json out/loader_bench.json
 
 gpu-test:  ## on a GPU machine with CuPy (DALI not needed): the real kernels against NumPy
 	python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

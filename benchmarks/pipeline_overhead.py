@@ -28,7 +28,7 @@ from nvidia.dali import fn
 from dali_regaug import fn as rfn
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
-from dali_regaug.pipelines import image_pipeline, sample_images
+from dali_regaug.pipelines import sample_images, train_pipeline
 
 
 def _identity(images):
@@ -38,12 +38,12 @@ def _identity(images):
 VARIANTS = {
     "none": None,
     # The floor of any python_function operator: DALI allocates and copies its output.
-    "python_function (identity)": lambda x, ids: fn.python_function(
+    "python_function (identity)": lambda x, y, ids: fn.python_function(
         x, function=_identity, batch_processing=True),
-    "dali.fn.grid_mask": lambda x, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
-    "grid_mask": lambda x, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
-    "random_erasing": lambda x, ids: rfn.random_erasing(x, prob=0.5, seed=2),
-    "cutout": lambda x, ids: rfn.cutout(x, size=112, seed=3),
+    "dali.fn.grid_mask": lambda x, y, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
+    "grid_mask": lambda x, y, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
+    "random_erasing": lambda x, y, ids: rfn.random_erasing(x, prob=0.5, seed=2),
+    "cutout": lambda x, y, ids: rfn.cutout(x, size=112, seed=3),
 }
 WARMUP = 4  # batches run before timing a freshly built pipeline
 SAMPLERS = {"grid_mask": GridMask(rotate=45, seed=1), "random_erasing": RandomErasing(seed=2),
@@ -83,6 +83,12 @@ def _cpu_model():
         return platform.processor() or platform.machine()
 
 
+def machine() -> dict:
+    """CPU model, core count and library versions, for benchmark records."""
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "dali": nvidia.dali.__version__, "numpy": np.__version__}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=32)
@@ -94,7 +100,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     files = sample_images() * 16
-    builds = {name: functools.partial(image_pipeline, files, batch_size=args.batch,
+    builds = {name: functools.partial(train_pipeline, files, batch_size=args.batch,
                                       size=args.size, device="cpu", layout="HWC", augment=aug,
                                       num_threads=args.threads, seed=0)
               for name, aug in VARIANTS.items()}
@@ -117,10 +123,8 @@ def main(argv=None):
     print("\nhost sampler (batch 256): " +
           ", ".join(f"{k} {v:.2f} us/sample" for k, v in sampler.items()))
     if args.json:
-        record = {"machine": {"cpu": _cpu_model(), "cores": os.cpu_count(),
-                              "python": platform.python_version(),
-                              "dali": nvidia.dali.__version__, "numpy": np.__version__},
-                  "args": vars(args), "pipeline": rows, "sampler_us_per_sample": sampler}
+        record = {"machine": machine(), "args": vars(args), "pipeline": rows,
+                  "sampler_us_per_sample": sampler}
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)
     return rows, sampler

@@ -1,4 +1,4 @@
-"""Command line: ``dali-regaug preview``."""
+"""Command line: ``dali-regaug preview | train | make-sample-data``."""
 
 from __future__ import annotations
 
@@ -11,22 +11,94 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="dali-regaug",
                                      description="Region-level augmentation for DALI pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
-    pv = sub.add_parser("preview", help="write a PNG grid of each operator's output")
-    pv.add_argument("images", nargs="*", help="image files (default: the bundled samples)")
+    _preview_args(sub.add_parser("preview", help="write a PNG grid of augmented images"))
+    _train_args(sub.add_parser("train", help="train a ResNet from a DALI pipeline"))
+    md = sub.add_parser("make-sample-data",
+                        help="build a small ImageNet-layout dataset from packaged photos")
+    md.add_argument("--out", type=Path, default=None,
+                    help="folder (default: $DALI_REGAUG_DATA or ~/.cache/dali-regaug/sample-imagenet)")
+    md.add_argument("--train-per-class", type=int, default=32)
+    md.add_argument("--val-per-class", type=int, default=8)
+    md.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    return {"preview": _preview, "train": _train, "make-sample-data": _make}[args.command](args)
+
+
+def _preview_args(pv):
+    from dali_regaug.preview import DEFAULT_SPECS
+
+    pv.add_argument("images", nargs="*", help="image files (default: one per class of --data)")
+    pv.add_argument("--data", type=Path, default=None,
+                    help="dataset folder (default: the sample dataset, built if missing)")
+    pv.add_argument("--augment", action="append", default=None, metavar="SPEC",
+                    help=f"one row per spec, repeatable (default: {' '.join(DEFAULT_SPECS)})")
     pv.add_argument("--out", type=Path, default=Path("out/preview.png"))
+    pv.add_argument("--columns", type=int, default=5, help="images when picked from --data")
     pv.add_argument("--size", type=int, default=224, help="crop size (default 224)")
     pv.add_argument("--seed", type=int, default=0)
     pv.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     pv.add_argument("--show-params", action="store_true", help="print the sampled parameters")
-    args = parser.parse_args(argv)
 
-    from dali_regaug import preview
-    from dali_regaug.pipelines import sample_images
 
-    files = args.images or sample_images()
-    out = preview.run(files, out=args.out, size=args.size, seed=args.seed, device=args.device,
-                      show_params=args.show_params)
-    print(f"wrote {out} ({len(files)} images x {len(preview.DEFAULT_OPS) + 1} rows)")
+def _preview(args) -> int:
+    from dali_regaug import preview, sample_data
+    from dali_regaug.pipelines import scan
+
+    files = args.images
+    if not files:
+        ds = scan((args.data or sample_data.make()) / "val")
+        firsts = {label: f for f, label in reversed(list(zip(ds.files, ds.labels)))}
+        files = [firsts[k] for k in sorted(firsts)][:args.columns]
+    specs = args.augment or preview.DEFAULT_SPECS
+    out = preview.run(files, out=args.out, specs=specs, size=args.size, seed=args.seed,
+                      device=args.device, show_params=args.show_params)
+    print(f"wrote {out} ({len(files)} images x {len(specs) + 1} rows)")
+    return 0
+
+
+def _train_args(tr):
+    from dali_regaug.train import Config
+
+    d = Config()
+    tr.add_argument("--data", default=None,
+                    help="folder with train/ and val/ in ImageNet layout (default: the sample "
+                         "dataset, built if missing)")
+    tr.add_argument("--out", default=d.out, help=f"checkpoint and metrics folder ({d.out})")
+    tr.add_argument("--arch", choices=("resnet18", "resnet50"), default=d.arch)
+    tr.add_argument("--epochs", type=int, default=d.epochs)
+    tr.add_argument("--batch-size", type=int, default=d.batch_size)
+    tr.add_argument("--size", type=int, default=d.size, help=f"crop size ({d.size})")
+    tr.add_argument("--lr", type=float, default=d.lr, help="learning rate for batch 256")
+    tr.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    tr.add_argument("--augment", default=d.augment, help=f"spec (default: {d.augment!r})")
+    tr.add_argument("--no-ramp", dest="ramp", action="store_false",
+                    help="keep GridMask's probability constant (default: it rises linearly "
+                         "to its prob over the run, as in the paper)")
+    tr.add_argument("--device", choices=("auto", "cpu", "gpu"), default=d.device)
+    tr.add_argument("--seed", type=int, default=d.seed)
+    tr.add_argument("--workers", type=int, default=None, help="DALI threads (CPU cores)")
+    tr.add_argument("--skip-corrupt", action="store_true",
+                    help="leave out images that do not decode instead of failing")
+    tr.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
+    tr.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _train(args) -> int:
+    from dataclasses import fields
+
+    from dali_regaug.train import Config, fit
+
+    fit(Config(**{f.name: getattr(args, f.name) for f in fields(Config)}))
+    return 0
+
+
+def _make(args) -> int:
+    from dali_regaug import sample_data
+
+    root = sample_data.make(args.out, train_per_class=args.train_per_class,
+                            val_per_class=args.val_per_class, seed=args.seed)
+    print(f"sample dataset in {root}")
     return 0
 
 

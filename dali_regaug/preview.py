@@ -1,4 +1,4 @@
-"""``dali-regaug preview``: the same images under each operator, as one PNG grid."""
+"""``dali-regaug preview``: the same images under each augmentation spec, as one PNG grid."""
 
 from __future__ import annotations
 
@@ -7,46 +7,64 @@ from pathlib import Path
 import numpy as np
 
 from dali_regaug import fn as rfn
-from dali_regaug import registry
+from dali_regaug import registry, spec
 
-# Row label -> operator call; each row sees the same cropped, flipped, normalized images.
-DEFAULT_OPS = {
-    "grid_mask": lambda x, s: rfn.grid_mask(x, d=(48, 112), layout="CHW", seed=s,
-                                            return_params=True, name="grid_mask"),
-    "grid_mask rotate=45 fill=region": lambda x, s: rfn.grid_mask(
-        x, d=(48, 112), rotate=45, fill="region", layout="CHW", seed=s + 1,
-        return_params=True, name="grid_mask_rotated"),
-    "random_erasing count=2": lambda x, s: rfn.random_erasing(
-        x, prob=1.0, count=2, layout="CHW", seed=s + 2, return_params=True,
-        name="random_erasing"),
-    "cutout size=80": lambda x, s: rfn.cutout(x, size=80, layout="CHW", seed=s + 3,
-                                              return_params=True, name="cutout"),
-}
+# One row per spec; each row sees the same cropped, flipped, normalized images.
+DEFAULT_SPECS = (
+    "grid_mask(d=48-112)",
+    "grid_mask(d=48-112,rotate=45,fill=region)",
+    "random_erasing(p=1,count=2)",
+    "cutout(size=80)",
+    "cutmix(alpha=1)",
+    "mixup(alpha=0.4)",
+)
 
 
-def run(files, *, out: Path, size=224, seed=0, device="auto", show_params=False):
-    """Write the grid to ``out`` and return the path; print parameters if asked."""
-    from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, image_pipeline
+def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto",
+        show_params=False):
+    """Write the grid to ``out`` and return the path; print parameters if asked.
 
-    def augment(images, ids):
-        outs = [images]
-        for make in DEFAULT_OPS.values():
-            outs.extend(make(images, seed))
-        return tuple(outs)
+    Parameters
+    ----------
+    files : list of str
+        Images, one column each (at least 2, for the mixing rows' partners).
+    out : Path
+    specs : sequence of str
+        Augmentation specs (:mod:`dali_regaug.spec`), one row each.
+    size, seed : int
+    device : {"auto", "cpu", "gpu"}
+    show_params : bool
+    """
+    from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, train_pipeline
 
-    pipe = image_pipeline(files, batch_size=len(files), size=size, device=device, seed=seed,
+    names = []  # per row, the registry names of its operators
+
+    def augment(images, labels, ids):
+        outs, params = [images], []
+        for r, text in enumerate(specs):
+            x, _, row = spec.build(text, images, labels, layout="CHW", seed=seed + 10 * r,
+                                   return_params=True, prefix=f"row{r}_")
+            outs.append(x)
+            names.append([name for name, _ in row])
+            params += [p for _, p in row]
+        return tuple(outs) + tuple(params)
+
+    pipe = train_pipeline(files, batch_size=len(files), size=size, device=device, seed=seed,
                           shuffle=False, augment=augment)
     res = pipe.run()
-    ops = registry.ops(pipe)
+    first = len(pipe.output_names)  # the augment's extra outputs start here
     rows = [_to_uint8(res[0], IMAGENET_MEAN, IMAGENET_STD)]
-    for k, (label, name) in enumerate(zip(DEFAULT_OPS, ops)):
-        rows.append(_to_uint8(res[2 + 2 * k], IMAGENET_MEAN, IMAGENET_STD))
-        if show_params:
-            print(f"{label}:")
-            for i, rec in enumerate(rfn.decode_params(ops[name], res[3 + 2 * k])):
-                print(f"  image {i}: {_fmt(rec)}")
+    rows += [_to_uint8(res[first + r], IMAGENET_MEAN, IMAGENET_STD) for r in range(len(specs))]
+    if show_params:
+        k = first + len(specs)
+        for text, row in zip(specs, names):
+            for name in row:
+                print(f"{text} [{name}]:")
+                for i, rec in enumerate(rfn.decode_params(registry.ops(pipe)[name], res[k])):
+                    print(f"  image {i}: {_fmt(rec)}")
+                k += 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    _grid(rows, ["input"] + list(DEFAULT_OPS)).save(out)
+    _grid(rows, ["input"] + [spec.describe(s) for s in specs]).save(out)
     return out
 
 
@@ -63,7 +81,7 @@ def _fmt(rec) -> str:
     return ", ".join(f"{n}={rec[n].tolist()}" for n in names)
 
 
-def _grid(rows, labels, pad=6, label_w=230):
+def _grid(rows, labels, pad=6, label_w=300):
     from PIL import Image, ImageDraw
 
     n, h, w = rows[0].shape[0], rows[0].shape[1], rows[0].shape[2]

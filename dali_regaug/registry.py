@@ -2,7 +2,8 @@
 
 The sampler runs ahead of the consumer by the pipeline's prefetch depth, so an epoch set
 with :func:`set_epoch` reaches the batches sampled after the call, and a saved state
-includes batches already prefetched: a loader that resumes exactly must account for them.
+includes batches already prefetched. :func:`set_epoch_length` and ``state_dict(pipe,
+batches)`` account for both; :class:`dali_regaug.loader.Loader` uses them.
 """
 
 from __future__ import annotations
@@ -35,9 +36,19 @@ def set_epoch(pipe, epoch: int) -> None:
         op.set_epoch(epoch)
 
 
-def state_dict(pipe) -> dict:
-    """Random state (seeds, batch and visit counters) and epoch of each operator."""
-    return {name: op.state_dict() for name, op in ops(pipe).items()}
+def set_epoch_length(pipe, batches: int, epoch: int = 0) -> None:
+    """Make each operator's epoch follow its own batch count, ``epoch + batch // batches``,
+    so that prefetched batches get the epoch they will be consumed in (as
+    :class:`dali_regaug.loader.Loader` does)."""
+    for op in ops(pipe).values():
+        op.epoch_length = batches
+        op.set_epoch(epoch)
+
+
+def state_dict(pipe, batches: int | None = None) -> dict:
+    """Random state (seeds, batch and visit counters) and epoch of each operator, now or as
+    it was after the first ``batches`` pipeline iterations."""
+    return {name: op.state_dict(batches) for name, op in ops(pipe).items()}
 
 
 def load_state_dict(pipe, state: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 
 import numpy as np
 
@@ -127,10 +128,15 @@ class KeyStream:
         Base seed, ``0 <= seed < 2**63``.
     """
 
+    # Batches whose ids are remembered, so that a state can be taken as it was before the
+    # batches a pipeline has prefetched but not yet handed out (see ``state_dict``).
+    HISTORY = 64
+
     def __init__(self, seed: int):
         self.seed = int(seed)
         self.batches = 0
         self.visits = np.zeros(0, dtype=np.int64)
+        self._recent = deque(maxlen=self.HISTORY)
         self._lock = threading.Lock()
 
     def next(self, batch_size: int, sample_ids=None) -> np.ndarray:
@@ -139,6 +145,7 @@ class KeyStream:
             if sample_ids is None:
                 pos = (np.uint64(self.batches) << U64(24)) | np.arange(batch_size, dtype=U64)
                 self.batches += 1
+                self._recent.append(None)
                 return hash3(self.seed, STREAM_BATCH, pos)
             ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)
             if len(ids) != batch_size:
@@ -152,17 +159,29 @@ class KeyStream:
             visit = self.visits[ids] + _occurrence(ids)
             np.add.at(self.visits, ids, 1)
             self.batches += 1
+            self._recent.append(ids)
             return hash3(hash3(self.seed, STREAM_ID, ids.astype(U64)), STREAM_VISIT, visit.astype(U64))
 
-    def state_dict(self) -> dict:
+    def state_dict(self, batches: int | None = None) -> dict:
+        """The state now, or as it was after the first ``batches`` batches (at most
+        ``HISTORY`` batches back)."""
         with self._lock:
-            return {"seed": self.seed, "batches": self.batches, "visits": self.visits.copy()}
+            back = 0 if batches is None else self.batches - int(batches)
+            if not 0 <= back <= len(self._recent):
+                raise ValueError(f"batches={batches}: the state is known from batch "
+                                 f"{self.batches - len(self._recent)} to {self.batches}")
+            visits = self.visits.copy()
+            for ids in list(self._recent)[len(self._recent) - back:]:
+                if ids is not None:
+                    np.subtract.at(visits, ids, 1)
+            return {"seed": self.seed, "batches": self.batches - back, "visits": visits}
 
     def load_state_dict(self, state: dict) -> None:
         with self._lock:
             self.seed = int(state["seed"])
             self.batches = int(state["batches"])
             self.visits = np.asarray(state["visits"], dtype=np.int64).copy()
+            self._recent.clear()
 
 
 def _occurrence(ids: np.ndarray) -> np.ndarray:

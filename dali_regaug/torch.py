@@ -1,5 +1,6 @@
-"""PyTorch side of the mixing operators: the loss and soft targets for the
-``(labels_a, labels_b, lam)`` triple that :func:`dali_regaug.fn.mix` and friends return."""
+"""PyTorch side: :class:`Loader` (DALI pipelines as a training loader), and the loss and
+soft targets for the ``(labels_a, labels_b, lam)`` triple that :func:`dali_regaug.fn.mix`
+and friends return."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from dali_regaug import validate
+from dali_regaug.loader import Loader
+
+__all__ = ["Loader", "mixed_cross_entropy", "soft_targets"]
 
 
 def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -26,6 +30,7 @@ def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> tor
     """
     validate.number("num_classes", num_classes, 1, None, integer=True)
     validate.number("smoothing", smoothing, 0.0, 1.0)
+    _same_batch(len(_column(lam)), y_a=y_a, y_b=y_b)
     off = smoothing / num_classes
     lam = _column(lam).float()
 
@@ -50,6 +55,7 @@ def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> 
         Weight of ``y_a`` per sample, shape ``(N,)`` or ``(N, 1)``.
     label_smoothing : float
     """
+    _same_batch(len(logits), y_a=y_a, y_b=y_b, lam=lam)
     dev = logits.device
     lam = _column(lam).reshape(-1).to(dev, logits.dtype)
     ce = [F.cross_entropy(logits, _column(y).reshape(-1).long().to(dev), reduction="none",
@@ -59,3 +65,10 @@ def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> 
 
 def _column(x) -> torch.Tensor:
     return torch.as_tensor(x).reshape(-1, 1)
+
+
+def _same_batch(n, **tensors):
+    for name, t in tensors.items():
+        if len(_column(t)) != n:
+            raise ValueError(f"{name} has {len(_column(t))} entries for a batch of {n} "
+                             f"(mixed-up batches of different sizes?)")

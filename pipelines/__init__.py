@@ -1,6 +1,10 @@
 """DALI pipelines that feed region operators (installed as ``dali_regaug.pipelines``)."""
 
-from dali_regaug.pipelines.classification import (IMAGENET_MEAN, IMAGENET_STD, image_pipeline,
-                                                  resolve_device, sample_images)
+from dali_regaug.pipelines.classification import (IMAGENET_MEAN, IMAGENET_STD, load_dataset,
+                                                  resolve_device, resolve_shard, sample_images,
+                                                  train_pipeline, val_pipeline)
+from dali_regaug.pipelines.folder import Dataset, find_corrupt, scan
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "image_pipeline", "resolve_device", "sample_images"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Dataset", "find_corrupt", "load_dataset",
+           "resolve_device", "resolve_shard", "sample_images", "scan", "train_pipeline",
+           "val_pipeline"]

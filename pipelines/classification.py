@@ -1,8 +1,14 @@
-"""Decode, random-resized-crop, flip and normalize, then the region operators.
+"""ImageNet-style training and validation pipelines with region operators.
 
+Training: read (sharded, shuffled) -> random-area/aspect crop decoded with ROI decoding ->
+resize -> flip + normalize -> the region operators of an ``augment`` spec. Validation:
+resize the shorter side to ``size / 0.875`` (256 for 224) -> centre crop -> normalize.
 The same code builds a GPU pipeline (nvJPEG through the ``mixed`` decoder) or a CPU-only
-one (``device_id=None``). Region operators come last, after normalization, where GridMask
-and Random Erasing apply them.
+one (``device_id=None``).
+
+Each training sample also carries ``sample_id`` (its index in the file list), its crop
+window ``(y0, x0, y1, x1)`` as fractions of the decoded image, and its flip flag, so that
+anything computed on the augmented view can be mapped back to the original image.
 """
 
 from __future__ import annotations
@@ -11,10 +17,15 @@ import importlib.resources
 import os
 from pathlib import Path
 
+import numpy as np
 from nvidia.dali import fn, pipeline_def, types
+
+from dali_regaug import spec, validate
+from dali_regaug.pipelines.folder import Dataset, scan
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+TRAIN_EXTRAS = ("sample_id", "crop", "flip")
 
 
 def sample_images() -> list[str]:
@@ -37,53 +48,190 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
 
 
-def image_pipeline(files, *, batch_size, size=224, labels=None, device="auto", layout="CHW",
-                   augment=None, num_threads=None, seed=None, shuffle=True, mirror=True,
-                   shard_id=0, num_shards=1, prefetch_queue_depth=2):
-    """A built pipeline returning ``(images, labels, *extra)``.
+def resolve_shard(shard_id=None, num_shards=None) -> tuple[int, int]:
+    """``(shard_id, num_shards)``: as given, else this process's rank and world size from
+    ``torch.distributed`` (when initialized) or the ``RANK``/``WORLD_SIZE`` variables that
+    ``torchrun`` sets, else ``(0, 1)``."""
+    if shard_id is None or num_shards is None:
+        rank, world = 0, 1
+        try:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                rank, world = dist.get_rank(), dist.get_world_size()
+        except ImportError:
+            pass
+        if world == 1 and "WORLD_SIZE" in os.environ:
+            rank, world = int(os.environ.get("RANK", 0)), int(os.environ["WORLD_SIZE"])
+        shard_id = rank if shard_id is None else shard_id
+        num_shards = world if num_shards is None else num_shards
+    num_shards = validate.number("num_shards", num_shards, 1, None, integer=True)
+    shard_id = validate.number("shard_id", shard_id, 0, num_shards - 1, integer=True)
+    return shard_id, num_shards
+
+
+def load_dataset(data, *, skip_corrupt=False) -> Dataset:
+    """A :class:`Dataset` from a folder, a list of files (labels = their index) or a
+    :class:`Dataset`."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return scan(data, skip_corrupt=skip_corrupt)
+    files = [str(f) for f in data]
+    if not files:
+        raise ValueError("data: the list of files is empty")
+    return Dataset(files, list(range(len(files))), [])
+
+
+def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", device="auto",
+                   seed=None, shard_id=None, num_shards=None, shuffle=True, mirror=True,
+                   area=(0.08, 1.0), aspect=(3 / 4, 4 / 3), num_threads=None,
+                   prefetch_queue_depth=2, skip_corrupt=False, checkpoint=None):
+    """A built training pipeline.
+
+    Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``labels``
+    (int64), then ``labels_b`` and ``lam`` when ``augment`` mixes, then ``sample_id``
+    (int64), ``crop`` (float32 ``(y0, x0, y1, x1)`` fractions of the decoded image) and
+    ``flip`` (int32, 1 when mirrored), then any extra outputs of a callable ``augment``.
 
     Parameters
     ----------
-    files : list of str
-        Image files (JPEG, PNG, ...).
+    data : str, Path, list of str or Dataset
+        A ``root/<class>/<image>`` folder, or image files (labelled by their index).
     batch_size : int
     size : int
-        Output side after the random-resized crop.
-    labels : list of int, optional
-        One label per file; defaults to the file's index, so it doubles as a sample id.
-    device : {"auto", "cpu", "gpu"}
+        Side of the square output.
+    augment : str, dict, list or callable, optional
+        A spec for :func:`dali_regaug.spec.parse` (e.g. ``"gridmask(p=0.8)+cutmix()"``), or
+        ``augment(images, labels, sample_ids)`` returning images or ``(images, *extra)``.
     layout : {"CHW", "HWC"}
-        Layout of the normalized float32 images.
-    augment : callable, optional
-        ``augment(images, labels) -> images`` or ``-> (images, *extra)``; called inside the
-        pipeline definition, e.g. ``lambda x, y: dali_regaug.fn.grid_mask(x, layout="CHW")``.
+    device : {"auto", "cpu", "gpu"}
+    seed : int, optional
+        Seeds the reading order (the same on every shard, 0 when not given) and, offset by
+        the shard, the augmentations.
+    shard_id, num_shards : int, optional
+        Default: from ``torch.distributed`` or ``RANK``/``WORLD_SIZE`` (:func:`resolve_shard`).
+    shuffle, mirror : bool
+        Reshuffle the whole dataset every epoch; random horizontal flips.
+    area, aspect : (float, float)
+        Random-resized-crop ranges: area fraction and aspect ratio (width / height).
     num_threads : int, optional
         Defaults to the number of CPU cores.
-    seed : int, optional
-    shuffle, mirror : bool
-        Shuffle the reader; random horizontal flips.
-    shard_id, num_shards : int
     prefetch_queue_depth : int
+    skip_corrupt : bool
+        Leave out files that do not decode (see :func:`dali_regaug.pipelines.folder.scan`).
+    checkpoint : str, optional
+        A DALI checkpoint to resume from (``Loader.state_dict`` keeps it).
     """
-    dev = resolve_device(device)
-    labels = list(range(len(files))) if labels is None else list(labels)
+    dataset, shard, shards, dev = _setup(data, batch_size, seed, shard_id, num_shards,
+                                         skip_corrupt, device, drop=True)
+    layout = validate.layout(layout)
+    area = validate.interval("area", area, 1e-6, 1.0)
+    aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
+    mixes = callable(augment) is False and spec.mixes(augment)
+    names = ["images", "labels"] + (["labels_b", "lam"] if mixes else []) + list(TRAIN_EXTRAS)
 
-    @pipeline_def(batch_size=batch_size, num_threads=num_threads or os.cpu_count(),
-                  device_id=0 if dev == "gpu" else None, seed=seed,
-                  prefetch_queue_depth=prefetch_queue_depth)
+    @pipeline_def(**_pipe_args(batch_size, num_threads, dev, seed, shard,
+                               prefetch_queue_depth))
     def pipe():
-        jpegs, ids = fn.readers.file(files=files, labels=labels, random_shuffle=shuffle,
-                                     shard_id=shard_id, num_shards=num_shards, name="reader")
-        images = fn.decoders.image_random_crop(jpegs, device="mixed" if dev == "gpu" else "cpu",
-                                               output_type=types.RGB)
+        jpegs, ids, labels = _read(dataset, seed, shard, shards, shuffle, pad=True)
+        shape = fn.peek_image_shape(jpegs)
+        anchor, extent = fn.random_crop_generator(shape, random_area=list(area),
+                                                  random_aspect_ratio=list(aspect))
+        images = fn.decoders.image_slice(jpegs, anchor, extent, axes=[0, 1],
+                                         device="mixed" if dev == "gpu" else "cpu",
+                                         output_type=types.RGB)
         images = fn.resize(images, size=[size, size])
-        flip = fn.random.coin_flip() if mirror else 0
-        images = fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout=layout,
-                                          mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
-                                          mirror=flip)
-        out = augment(images, ids) if augment is not None else images
-        return (out[0], ids, *out[1:]) if isinstance(out, tuple) else (out, ids)
+        flip = fn.random.coin_flip() if mirror else fn.constant(idata=0, dtype=types.INT32)
+        images = _normalize(images, layout, mirror=flip)
+        hw = fn.cast(shape[0:2], dtype=types.FLOAT)
+        crop = fn.cat(fn.cast(anchor, dtype=types.FLOAT) / hw,
+                      fn.cast(anchor + extent, dtype=types.FLOAT) / hw)
+        extra = ()
+        if callable(augment):
+            out = augment(images, labels, ids)
+            images, *extra = out if isinstance(out, tuple) else (out,)
+            targets = (labels,)
+        else:
+            images, targets = spec.build(augment, images, labels, layout=layout,
+                                         sample_ids=ids)
+        return (images, *targets, ids, crop, flip, *extra)
 
-    p = pipe()
+    return _finish(pipe, checkpoint, dataset, names, shard, shards)
+
+
+def val_pipeline(data, *, batch_size, size=224, layout="CHW", device="auto", shard_id=None,
+                 num_shards=None, num_threads=None, prefetch_queue_depth=2,
+                 skip_corrupt=False):
+    """A built validation pipeline: outputs ``images``, ``labels`` and ``sample_id``; every
+    sample of the shard once per epoch, in order (the last batch may be partial).
+
+    Parameters are those of :func:`train_pipeline`.
+    """
+    dataset, shard, shards, dev = _setup(data, batch_size, 0, shard_id, num_shards,
+                                         skip_corrupt, device, drop=False)
+    layout = validate.layout(layout)
+
+    @pipeline_def(**_pipe_args(batch_size, num_threads, dev, 0, shard, prefetch_queue_depth))
+    def pipe():
+        jpegs, ids, labels = _read(dataset, 0, shard, shards, shuffle=False, pad=True)
+        images = fn.decoders.image(jpegs, device="mixed" if dev == "gpu" else "cpu",
+                                   output_type=types.RGB)
+        images = fn.resize(images, resize_shorter=round(size / 0.875))
+        images = _normalize(images, layout, crop=(size, size))
+        return images, labels, ids
+
+    return _finish(pipe, None, dataset, ["images", "labels", "sample_id"], shard, shards)
+
+
+def _setup(data, batch_size, seed, shard_id, num_shards, skip_corrupt, device, drop):
+    validate.number("batch_size", batch_size, 1, None, integer=True)
+    validate.seed(seed)
+    dataset = load_dataset(data, skip_corrupt=skip_corrupt)
+    shard, shards = resolve_shard(shard_id, num_shards)
+    if shards > len(dataset):
+        raise ValueError(f"num_shards={shards} is larger than the dataset "
+                         f"({len(dataset)} images): some shards would be empty")
+    per_shard = -(-len(dataset) // shards)
+    if drop and batch_size > per_shard:
+        raise ValueError(f"batch_size={batch_size} is larger than a shard ({per_shard} of "
+                         f"{len(dataset)} images over {shards} shards): no full batch to train on")
+    return dataset, shard, shards, resolve_device(device)
+
+
+def _pipe_args(batch_size, num_threads, dev, seed, shard, depth):
+    return dict(batch_size=batch_size, num_threads=num_threads or os.cpu_count(),
+                device_id=int(os.environ.get("LOCAL_RANK", 0)) if dev == "gpu" else None,
+                prefetch_queue_depth=depth,
+                seed=None if seed is None else seed + shard, enable_checkpointing=True)
+
+
+def _read(dataset, seed, shard, shards, shuffle, pad):
+    """Encoded images, their ``sample_id`` and their labels (both int64).
+
+    The reader shuffles the whole file list after every epoch (the same order on every
+    shard); the list is first permuted by ``seed``, as DALI's epoch shuffle ignores it."""
+    order = np.arange(len(dataset))
+    if shuffle:
+        order = np.random.default_rng(seed or 0).permutation(len(dataset))
+    jpegs, ids = fn.readers.file(files=[dataset.files[i] for i in order],
+                                 labels=order.tolist(), shuffle_after_epoch=shuffle,
+                                 shard_id=shard, num_shards=shards, pad_last_batch=pad,
+                                 name="reader")
+    ids = fn.cast(ids, dtype=types.INT64)
+    table = np.asarray(dataset.labels, np.int64)
+    labels = fn.python_function(ids, function=lambda i: list(table[np.concatenate(i)][:, None]),
+                                batch_processing=True)
+    return jpegs, ids, labels
+
+
+def _normalize(images, layout, **kw):
+    return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout=layout,
+                                    mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), **kw)
+
+
+def _finish(pipe, checkpoint, dataset, names, shard, shards):
+    p = pipe(checkpoint=checkpoint)
     p.build()
+    p.output_names, p.dataset, p.shard = names, dataset, (shard, shards)
     return p

@@ -10,7 +10,7 @@ import dali_regaug
 from conftest import assert_match
 from dali_regaug import fn as rfn
 from dali_regaug import registry, schedule
-from dali_regaug.pipelines import image_pipeline, sample_images
+from dali_regaug.pipelines import sample_images, train_pipeline
 
 OPS = {
     "grid_mask": lambda x, **kw: rfn.grid_mask(x, d=(16, 48), rotate=20, fill="region", **kw),
@@ -23,10 +23,10 @@ OPS = {
 @pytest.mark.parametrize("layout", ["CHW", "HWC"])
 def test_pipeline_output_replays_from_its_parameters(name, layout):
     files = sample_images()
-    pipe = image_pipeline(files, batch_size=4, size=96, layout=layout, device="cpu", seed=3,
-                          augment=lambda x, ids: (x, *OPS[name](x, layout=layout, name=name,
-                                                               return_params=True)))
-    base, _, out, params = pipe.run()
+    pipe = train_pipeline(files, batch_size=4, size=96, layout=layout, device="cpu", seed=3,
+                          augment=lambda x, y, ids: (x, *OPS[name](x, layout=layout, name=name,
+                                                                  return_params=True)))
+    base, *_, out, params = pipe.run()
     op = registry.ops(pipe)[name]
     recs = rfn.decode_params(op, params)
     images = [np.asarray(base.at(i)) for i in range(len(base))]
@@ -41,8 +41,8 @@ def test_emulator_backend_inside_dali_matches_numpy_backend():
     files = sample_images()
 
     def build(backend):
-        return image_pipeline(files, batch_size=4, size=64, device="cpu", seed=5,
-                              augment=lambda x, ids: rfn.grid_mask(
+        return train_pipeline(files, batch_size=4, size=64, device="cpu", seed=5,
+                              augment=lambda x, y, ids: rfn.grid_mask(
                                   x, d=(8, 20), rotate=45, layout="CHW", seed=1, backend=backend))
 
     a, b = build(None).run()[0], build("emulator").run()[0]
@@ -53,10 +53,10 @@ def test_pipeline_feeds_dali_generic_iterator():
     torch = pytest.importorskip("torch")
     from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-    pipe = image_pipeline(sample_images(), batch_size=2, size=64, device="cpu", seed=1,
-                          augment=lambda x, ids: rfn.cutout(rfn.grid_mask(x, d=(8, 16), layout="CHW"),
-                                                            size=16, layout="CHW"))
-    it = DALIGenericIterator([pipe], ["images", "labels"], reader_name="reader")
+    pipe = train_pipeline(sample_images(), batch_size=2, size=64, device="cpu", seed=1,
+                          augment=lambda x, y, ids: rfn.cutout(
+                              rfn.grid_mask(x, d=(8, 16), layout="CHW"), size=16, layout="CHW"))
+    it = DALIGenericIterator([pipe], pipe.output_names, reader_name="reader")
     batches = list(it)
     assert len(batches) == 2
     x = batches[0][0]["images"]

@@ -39,6 +39,7 @@ class Op:
             raise ValueError(f"backend={backend!r}: expected None, 'numpy' or 'emulator'")
         self.backend = backend
         self.epoch = 0
+        self.epoch_length = None  # batches per epoch, when the epoch follows the batch count
         self._buffer = None  # output of the CPU DALI bodies, reused across batches
 
     def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float) -> np.ndarray:
@@ -47,14 +48,20 @@ class Op:
 
     def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
         """Sample the next batch: keys from the stream, probability from the epoch."""
+        epoch = self.epoch
+        if self.epoch_length:
+            epoch += self.keys.batches // self.epoch_length
         keys = self.keys.next(len(hw), sample_ids)
-        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(self.epoch))
+        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(epoch))
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch of the batches sampled from now on; with ``epoch_length`` set, the
+        epoch of batch 0, later batches counting on from it."""
         self.epoch = validate.number("epoch", epoch, 0, None, integer=True)
 
-    def state_dict(self) -> dict:
-        return {"keys": self.keys.state_dict(), "epoch": self.epoch}
+    def state_dict(self, batches: int | None = None) -> dict:
+        """Keys and epoch now, or as they were after the first ``batches`` batches."""
+        return {"keys": self.keys.state_dict(batches), "epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.keys.load_state_dict(state["keys"])

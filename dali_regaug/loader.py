@@ -1,0 +1,153 @@
+"""A PyTorch loader over a DALI pipeline, with epochs, exact resume and DDP sharding.
+
+It wraps ``DALIGenericIterator`` and adds what a training loop expects of a
+``DataLoader``: ``len``, ``set_epoch`` and ``state_dict``/``load_state_dict``.
+
+Exact resume needs two states as they were after the last batch handed out, although the
+pipeline has already run ahead by its prefetch depth: DALI's (reader position and its random
+generators, through DALI checkpoints) and the region operators' (through
+:func:`dali_regaug.registry.state_dict` with the batch count). For the same reason the
+operators' epoch follows their own batch count (``registry.set_epoch_length``), so that a
+prefetched batch of the next epoch already gets that epoch's probability.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from dali_regaug import registry
+
+
+class Loader:
+    """Iterate ``(images, targets)`` over a pipeline built by ``build(checkpoint=...)``.
+
+    ``targets`` is the label tensor, or ``(labels_a, labels_b, lam)`` when the pipeline
+    mixes. With ``with_info=True`` a third item holds the other outputs by name
+    (``sample_id``, ``crop``, ``flip``).
+
+    Parameters
+    ----------
+    build : callable
+        ``build(checkpoint=None)`` returns a built pipeline with ``output_names`` and a
+        reader named ``"reader"``, such as :func:`dali_regaug.pipelines.train_pipeline`
+        with its other arguments bound (see :meth:`train`, :meth:`val`).
+    train : bool
+        Drop the last partial batch (every rank then has the same ``len``); otherwise
+        return every sample once per epoch.
+    with_info : bool
+    """
+
+    def __init__(self, build, *, train=True, with_info=False):
+        self._build, self.train, self.with_info = build, train, with_info
+        self.epoch = self.first_epoch = 0
+        self.position = 0  # batches handed out in this epoch
+        self._setup(build(checkpoint=None))
+
+    @classmethod
+    def train_loader(cls, data, *, with_info=False, **kwargs):
+        """A training loader over :func:`dali_regaug.pipelines.train_pipeline`."""
+        from dali_regaug.pipelines import train_pipeline
+
+        return cls(functools.partial(train_pipeline, data, **kwargs), train=True,
+                   with_info=with_info)
+
+    @classmethod
+    def val_loader(cls, data, **kwargs):
+        """An evaluation loader over :func:`dali_regaug.pipelines.val_pipeline`."""
+        from dali_regaug.pipelines import val_pipeline
+
+        return cls(lambda checkpoint: val_pipeline(data, **kwargs), train=False)
+
+    def _setup(self, pipe):
+        self.pipe, self._it = pipe, None
+        shard, shards = pipe.shard
+        n, batch = len(pipe.dataset), pipe.max_batch_size
+        self.shard_size = -(-n // shards)  # readers pad every shard to the largest
+        self.iterations_per_epoch = -(-self.shard_size // batch)
+        self._len = self.shard_size // batch if self.train else self.iterations_per_epoch
+        registry.set_epoch_length(pipe, self.iterations_per_epoch, self.first_epoch)
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def dataset(self):
+        return self.pipe.dataset
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start at ``epoch`` (before the first batch), or check that the loader is there:
+        epochs advance by themselves when a pass ends, so that prefetched batches are
+        sampled with the right one."""
+        if self._it is None and self.position == 0 and self.epoch == self.first_epoch:
+            self.epoch = self.first_epoch = int(epoch)
+            registry.set_epoch_length(self.pipe, self.iterations_per_epoch, self.first_epoch)
+        elif int(epoch) != self.epoch:
+            raise ValueError(f"set_epoch({epoch}): this loader is at epoch {self.epoch}; "
+                             f"epochs advance when a pass over the loader ends (resume with "
+                             f"load_state_dict)")
+
+    def __iter__(self):
+        if self._it is None:
+            from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+            policy = LastBatchPolicy.DROP if self.train else LastBatchPolicy.PARTIAL
+            self._it = DALIGenericIterator(self.pipe, self.pipe.output_names,
+                                           reader_name="reader", auto_reset=True,
+                                           last_batch_policy=policy)
+        while True:
+            try:
+                data = next(self._it)[0]
+            except StopIteration:
+                self.epoch, self.position = self.epoch + 1, 0
+                return
+            except RuntimeError as err:
+                named = _decode_error(self.dataset.files, err)
+                if named is None:
+                    raise
+                raise named from err
+            self.position += 1
+            yield self._convert(data)
+
+    def _convert(self, data):
+        labels = data["labels"].reshape(-1).long()
+        targets = labels
+        if "lam" in data:
+            targets = (labels, data["labels_b"].reshape(-1).long(), data["lam"].reshape(-1))
+        if not self.with_info:
+            return data["images"], targets
+        info = {k: v for k, v in data.items() if k not in ("images", "labels", "labels_b", "lam")}
+        if "sample_id" in info:
+            info["sample_id"] = info["sample_id"].reshape(-1)
+        if "flip" in info:
+            info["flip"] = info["flip"].reshape(-1).bool()
+        return data["images"], targets, info
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue after the last batch handed out."""
+        iteration = (self.epoch - self.first_epoch) * self.iterations_per_epoch + self.position
+        dali = self._it.checkpoints() if self._it is not None else [self.pipe.checkpoint()]
+        return {"dali": dali, "ops": registry.state_dict(self.pipe, iteration),
+                "epoch": self.epoch, "first_epoch": self.first_epoch,
+                "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Rebuild the pipeline from ``state`` and continue where it was taken."""
+        self.epoch, self.first_epoch = int(state["epoch"]), int(state["first_epoch"])
+        self.position = int(state["position"])
+        self._it = None  # the old pipeline goes with its iterator
+        self._setup(self._build(checkpoint=state["dali"][0]))
+        registry.load_state_dict(self.pipe, state["ops"])
+
+
+def _decode_error(files, err):
+    """An error naming the files that do not decode, if that is what failed; else None."""
+    from dali_regaug.pipelines import find_corrupt
+
+    if "nvImageCodec" not in str(err) and "decod" not in str(err).lower():
+        return None
+    bad = find_corrupt(files)
+    if not bad:
+        return None
+    return RuntimeError(f"cannot decode {len(bad)} image(s): {', '.join(bad[:10])}"
+                        f"{' ...' if len(bad) > 10 else ''}; remove them or pass "
+                        f"skip_corrupt=True (--skip-corrupt) to leave them out")

@@ -1,0 +1,182 @@
+"""A small declarative form for a chain of region operators, so that the CLI, benchmarks,
+tests and user code build identical pipelines from one string or dict.
+
+String form: operators joined by ``+``, each ``name(arg=value, ...)``::
+
+    "gridmask(r=0.6,d=96-224,p=0.8,ramp=240) + cutmix(alpha=1.0)"
+
+* ``name`` is a function of :mod:`dali_regaug.fn` (``grid_mask``, ``random_erasing``,
+  ``cutout``, ``cutmix``, ``mixup``, ``mix``), or an alias (``gridmask``, ``erasing``).
+* ``a-b`` is the range ``(a, b)``; numbers, ``true``/``false`` and bare words (``fill=random``)
+  are read as such.
+* ``p`` is short for ``prob``; ``ramp=E`` turns ``prob`` into the linear ramp
+  :class:`dali_regaug.schedule.Linear` reaching ``prob`` at epoch ``E`` (GridMask's schedule).
+
+Dict form: ``{"grid_mask": {"r": 0.6, "d": (96, 224)}, "cutmix": {}}`` (in order), or a list
+of ``(name, kwargs)`` pairs. At most one mixing operator may appear.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from dali_regaug import schedule
+
+ALIASES = {"gridmask": "grid_mask", "erasing": "random_erasing", "random_erase": "random_erasing"}
+MASKS = ("grid_mask", "random_erasing", "cutout")
+MIXING = ("cutmix", "mixup", "mix")
+_ARG_ALIASES = {"p": "prob"}
+_CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
+_NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(f"^({_NUMBER})-({_NUMBER})$")
+
+
+def parse(spec) -> list[tuple[str, dict]]:
+    """``[(operator name, kwargs), ...]`` from a string, dict or list; names and argument
+    names are checked here, values when the pipeline is built.
+
+    Parameters
+    ----------
+    spec : str, dict, list of (str, dict), or None
+        ``None``, ``""`` and ``"none"`` mean no operator.
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "none")):
+        return []
+    if isinstance(spec, str):
+        items = [_parse_call(part) for part in _split(spec)]
+    elif isinstance(spec, dict):
+        items = list(spec.items())
+    elif isinstance(spec, (list, tuple)):
+        items = [tuple(item) for item in spec]
+    else:
+        raise TypeError(f"augment={spec!r}: expected a string, a dict or a list of (name, kwargs)")
+    ops = [_check(name, dict(kwargs or {})) for name, kwargs in items]
+    mixing = [name for name, _ in ops if name in MIXING]
+    if len(mixing) > 1:
+        raise ValueError(f"augment: at most one mixing operator, got {mixing}")
+    return ops
+
+
+def describe(spec) -> str:
+    """The canonical string of a spec (parses back to the same operators)."""
+    def args(kw):
+        for k, v in kw.items():
+            if isinstance(v, schedule.Linear):
+                yield f"{k}={v.end},ramp={v.epochs}" + (f",start={v.start}" if v.start else "")
+            elif isinstance(v, (tuple, list)):
+                yield f"{k}={'-'.join(map(str, v))}"
+            else:
+                yield f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+
+    return " + ".join(f"{name}({','.join(args(kw))})" for name, kw in parse(spec))
+
+
+def mixes(spec) -> bool:
+    """Whether the spec has a mixing operator (the targets are then a label triple)."""
+    return any(name in MIXING for name, _ in parse(spec))
+
+
+def build(spec, images, labels, *, layout, sample_ids=None, seed=None, return_params=False,
+          prefix=""):
+    """Apply the spec's operators in order inside a pipeline definition.
+
+    Parameters
+    ----------
+    spec : str, dict or list
+        See :func:`parse`.
+    images, labels : DataNode
+    layout : {"HWC", "CHW"}
+    sample_ids : DataNode, optional
+        Passed to every operator (each sample's draws then follow its id).
+    seed : int, optional
+        Operator ``k`` gets ``seed + k``; by default seeds derive from the pipeline's seed.
+    return_params : bool
+        Also return ``[(registry name, parameter bytes), ...]``, one per operator.
+    prefix : str
+        Operator ``k`` is registered as ``<prefix><name>_<k>``.
+
+    Returns
+    -------
+    (images, targets), plus the parameters if asked; ``targets`` is ``(labels,)`` or
+    ``(labels_a, labels_b, lam)``.
+    """
+    from dali_regaug import fn as rfn
+
+    targets, params = (labels,), []
+    for k, (name, kwargs) in enumerate(parse(spec)):
+        kwargs = dict(kwargs, layout=layout, sample_ids=sample_ids, return_params=True,
+                      name=f"{prefix}{name}_{k}")
+        if seed is not None:
+            kwargs.setdefault("seed", seed + k)
+        if name in MIXING:
+            images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
+        else:
+            images, p = getattr(rfn, name)(images, **kwargs)
+        params.append((kwargs["name"], p))
+    out = images, tuple(targets)
+    return out + (params,) if return_params else out
+
+
+def _split(text):
+    """Split at ``+`` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "+" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def _parse_call(text):
+    m = _CALL.match(text)
+    if not m:
+        raise ValueError(f"augment: cannot read {text.strip()!r}; expected name(arg=value, ...)")
+    kwargs = {}
+    for item in filter(None, (a.strip() for a in (m.group(2) or "").split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"augment: {item!r} in {text.strip()!r} is not arg=value")
+        kwargs[key.strip()] = _value(raw.strip())
+    return m.group(1), kwargs
+
+
+def _value(raw):
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    m = _RANGE.match(raw)
+    if m:
+        return tuple(_number(g) for g in m.groups())
+    try:
+        return _number(raw)
+    except ValueError:
+        return raw
+
+
+def _number(raw):
+    if not re.fullmatch(_NUMBER, raw) and raw.lower() not in ("inf", "-inf"):
+        raise ValueError(raw)
+    return int(raw) if re.fullmatch(r"-?\d+", raw) else float(raw)
+
+
+def _check(name, kwargs):
+    from dali_regaug import fn as rfn
+
+    name = ALIASES.get(str(name).lower(), str(name).lower())
+    if name not in MASKS + MIXING:
+        raise ValueError(f"augment: unknown operator {name!r}; expected one of "
+                         f"{', '.join(MASKS + MIXING)} (or {', '.join(ALIASES)})")
+    kwargs = {_ARG_ALIASES.get(k, k): v for k, v in kwargs.items()}
+    ramp = kwargs.pop("ramp", None)
+    allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
+               if p not in ("images", "labels", "layout", "sample_ids", "return_params", "name")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "
+                         f"{', '.join(allowed + ['p', 'ramp'])}")
+    if ramp is not None:
+        kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=ramp)
+    return name, kwargs

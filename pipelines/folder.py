@@ -1,0 +1,81 @@
+"""Image datasets in the ImageNet folder layout (``root/<class>/<image>``), as torchvision's
+``ImageFolder`` reads them: classes sorted by name, labels their index, files sorted.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class Dataset:
+    """Files with one label each; ``sample_id`` is the index into ``files``."""
+
+    files: list
+    labels: list
+    classes: list
+
+    def __len__(self):
+        return len(self.files)
+
+
+def scan(root, *, skip_corrupt=False) -> Dataset:
+    """Read ``root/<class>/<image>`` into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    root : str or Path
+    skip_corrupt : bool
+        Decode every file first (reduced-size JPEG decode) and leave out those that fail,
+        with a warning naming them. Otherwise a corrupt file is found and named only if
+        decoding fails during training (see :func:`find_corrupt`).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {str(root)!r} does not exist (expected "
+                                f"root/<class>/<image>; `dali-regaug make-sample-data` builds one)")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if not classes:
+        raise ValueError(f"data folder {str(root)!r} has no class sub-folders "
+                         f"(expected root/<class>/<image>)")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        found = sorted(str(p) for p in (root / name).iterdir()
+                       if p.suffix.lower() in EXTENSIONS and p.is_file())
+        if not found:
+            raise ValueError(f"class folder {str(root / name)!r} has no images "
+                             f"({', '.join(EXTENSIONS)})")
+        files += found
+        labels += [label] * len(found)
+    if skip_corrupt:
+        bad = set(find_corrupt(files))
+        if bad:
+            warnings.warn(f"skipping {len(bad)} corrupt image(s): {', '.join(sorted(bad)[:10])}"
+                          + (" ..." if len(bad) > 10 else ""), stacklevel=2)
+            keep = [i for i, f in enumerate(files) if f not in bad]
+            files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    return Dataset(files, labels, classes)
+
+
+def find_corrupt(files, workers=None) -> list:
+    """The files that do not decode (PIL, JPEGs at 1/8 scale), in order."""
+    ok = list(ThreadPoolExecutor(workers or os.cpu_count()).map(_decodes, files))
+    return [f for f, good in zip(files, ok) if not good]
+
+
+def _decodes(path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (im.width // 8 + 1, im.height // 8 + 1))
+            im.load()
+        return True
+    except Exception:  # any decoder failure means the file is unusable
+        return False
