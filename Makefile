@@ -1,10 +1,14 @@
 # Quickstart targets: each sets up .venv (once) and runs its job.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# A matching torch/torchvision pair, installed first (these two lie on the dev and CI
+# machines' disk); override with TORCH='torch==X torchvision==Y' elsewhere.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
