@@ -44,27 +44,28 @@ class Loader:
         self._setup(build(checkpoint=None))
 
     @classmethod
-    def train_loader(cls, data, *, with_info=False, **kwargs):
-        """A training loader over :func:`dali_regaug.pipelines.train_pipeline`."""
-        from dali_regaug.pipelines import train_pipeline
+    def train_loader(cls, data, *, with_info=False, skip_corrupt=False, **kwargs):
+        """A training loader over :func:`dali_regaug.pipelines.train_pipeline`; the dataset
+        is read (and checked, with ``skip_corrupt``) once, not again on every rebuild."""
+        from dali_regaug.pipelines import load_dataset, train_pipeline
 
-        return cls(functools.partial(train_pipeline, data, **kwargs), train=True,
+        dataset = load_dataset(data, skip_corrupt=skip_corrupt)
+        return cls(functools.partial(train_pipeline, dataset, **kwargs), train=True,
                    with_info=with_info)
 
     @classmethod
-    def val_loader(cls, data, **kwargs):
+    def val_loader(cls, data, *, skip_corrupt=False, **kwargs):
         """An evaluation loader over :func:`dali_regaug.pipelines.val_pipeline`."""
-        from dali_regaug.pipelines import val_pipeline
+        from dali_regaug.pipelines import load_dataset, val_pipeline
 
-        return cls(lambda checkpoint: val_pipeline(data, **kwargs), train=False)
+        dataset = load_dataset(data, skip_corrupt=skip_corrupt)
+        return cls(lambda checkpoint: val_pipeline(dataset, **kwargs), train=False)
 
     def _setup(self, pipe):
         self.pipe, self._it = pipe, None
-        shard, shards = pipe.shard
-        n, batch = len(pipe.dataset), pipe.max_batch_size
-        self.shard_size = -(-n // shards)  # readers pad every shard to the largest
-        self.iterations_per_epoch = -(-self.shard_size // batch)
-        self._len = self.shard_size // batch if self.train else self.iterations_per_epoch
+        batch = pipe.max_batch_size
+        self.iterations_per_epoch = -(-pipe.shard_size // batch)
+        self._len = pipe.shard_size // batch if self.train else self.iterations_per_epoch
         registry.set_epoch_length(pipe, self.iterations_per_epoch, self.first_epoch)
 
     def __len__(self):
@@ -141,13 +142,12 @@ class Loader:
 
 def _decode_error(files, err):
     """An error naming the files that do not decode, if that is what failed; else None."""
-    from dali_regaug.pipelines import find_corrupt
+    from dali_regaug.pipelines.folder import find_corrupt, listing
 
     if "nvImageCodec" not in str(err) and "decod" not in str(err).lower():
         return None
     bad = find_corrupt(files)
     if not bad:
         return None
-    return RuntimeError(f"cannot decode {len(bad)} image(s): {', '.join(bad[:10])}"
-                        f"{' ...' if len(bad) > 10 else ''}; remove them or pass "
+    return RuntimeError(f"cannot decode {listing(bad)}; remove them or pass "
                         f"skip_corrupt=True (--skip-corrupt) to leave them out")

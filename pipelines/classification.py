@@ -128,13 +128,13 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
     layout = validate.layout(layout)
     area = validate.interval("area", area, 1e-6, 1.0)
     aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
-    mixes = callable(augment) is False and spec.mixes(augment)
+    mixes = not callable(augment) and spec.mixes(augment)
     names = ["images", "labels"] + (["labels_b", "lam"] if mixes else []) + list(TRAIN_EXTRAS)
 
     @pipeline_def(**_pipe_args(batch_size, num_threads, dev, seed, shard,
                                prefetch_queue_depth))
     def pipe():
-        jpegs, ids, labels = _read(dataset, seed, shard, shards, shuffle, pad=True)
+        jpegs, ids, labels = _read(dataset, seed, shard, shards, shuffle)
         shape = fn.peek_image_shape(jpegs)
         anchor, extent = fn.random_crop_generator(shape, random_area=list(area),
                                                   random_aspect_ratio=list(aspect))
@@ -174,7 +174,7 @@ def val_pipeline(data, *, batch_size, size=224, layout="CHW", device="auto", sha
 
     @pipeline_def(**_pipe_args(batch_size, num_threads, dev, 0, shard, prefetch_queue_depth))
     def pipe():
-        jpegs, ids, labels = _read(dataset, 0, shard, shards, shuffle=False, pad=True)
+        jpegs, ids, labels = _read(dataset, 0, shard, shards, shuffle=False)
         images = fn.decoders.image(jpegs, device="mixed" if dev == "gpu" else "cpu",
                                    output_type=types.RGB)
         images = fn.resize(images, resize_shorter=round(size / 0.875))
@@ -192,7 +192,7 @@ def _setup(data, batch_size, seed, shard_id, num_shards, skip_corrupt, device, d
     if shards > len(dataset):
         raise ValueError(f"num_shards={shards} is larger than the dataset "
                          f"({len(dataset)} images): some shards would be empty")
-    per_shard = -(-len(dataset) // shards)
+    per_shard = _shard_size(len(dataset), shards)
     if drop and batch_size > per_shard:
         raise ValueError(f"batch_size={batch_size} is larger than a shard ({per_shard} of "
                          f"{len(dataset)} images over {shards} shards): no full batch to train on")
@@ -206,17 +206,18 @@ def _pipe_args(batch_size, num_threads, dev, seed, shard, depth):
                 seed=None if seed is None else seed + shard, enable_checkpointing=True)
 
 
-def _read(dataset, seed, shard, shards, shuffle, pad):
+def _read(dataset, seed, shard, shards, shuffle):
     """Encoded images, their ``sample_id`` and their labels (both int64).
 
     The reader shuffles the whole file list after every epoch (the same order on every
-    shard); the list is first permuted by ``seed``, as DALI's epoch shuffle ignores it."""
+    shard); the list is first permuted by ``seed``, as DALI's epoch shuffle ignores it.
+    Every shard is padded to ``shard_size`` samples (see :func:`_finish`)."""
     order = np.arange(len(dataset))
     if shuffle:
         order = np.random.default_rng(seed or 0).permutation(len(dataset))
     jpegs, ids = fn.readers.file(files=[dataset.files[i] for i in order],
                                  labels=order.tolist(), shuffle_after_epoch=shuffle,
-                                 shard_id=shard, num_shards=shards, pad_last_batch=pad,
+                                 shard_id=shard, num_shards=shards, pad_last_batch=True,
                                  name="reader")
     ids = fn.cast(ids, dtype=types.INT64)
     table = np.asarray(dataset.labels, np.int64)
@@ -231,7 +232,15 @@ def _normalize(images, layout, **kw):
 
 
 def _finish(pipe, checkpoint, dataset, names, shard, shards):
+    """Build the pipeline and attach what a loader needs: output names, the dataset, and
+    ``shard_size``, the samples per shard per epoch (the reader pads every shard to the
+    largest)."""
     p = pipe(checkpoint=checkpoint)
     p.build()
     p.output_names, p.dataset, p.shard = names, dataset, (shard, shards)
+    p.shard_size = _shard_size(len(dataset), shards)
     return p
+
+
+def _shard_size(n, shards):
+    return -(-n // shards)

@@ -56,8 +56,7 @@ def scan(root, *, skip_corrupt=False) -> Dataset:
     if skip_corrupt:
         bad = set(find_corrupt(files))
         if bad:
-            warnings.warn(f"skipping {len(bad)} corrupt image(s): {', '.join(sorted(bad)[:10])}"
-                          + (" ..." if len(bad) > 10 else ""), stacklevel=2)
+            warnings.warn(f"skipping {listing(sorted(bad), 'corrupt image')}", stacklevel=2)
             keep = [i for i, f in enumerate(files) if f not in bad]
             files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     return Dataset(files, labels, classes)
@@ -67,6 +66,12 @@ def find_corrupt(files, workers=None) -> list:
     """The files that do not decode (PIL, JPEGs at 1/8 scale), in order."""
     ok = list(ThreadPoolExecutor(workers or os.cpu_count()).map(_decodes, files))
     return [f for f, good in zip(files, ok) if not good]
+
+
+def listing(files, noun="image", limit=10) -> str:
+    """``"<n> <noun>(s): a, b, ..."``, naming at most ``limit`` files."""
+    more = " ..." if len(files) > limit else ""
+    return f"{len(files)} {noun}(s): {', '.join(files[:limit])}{more}"
 
 
 def _decodes(path) -> bool:
