@@ -106,9 +106,13 @@ def main(argv=None):
         print(f"{case:<16} dali-regaug {med['dali-regaug']:8.1f} img/s   torchvision "
               f"{med['torchvision']:8.1f} img/s   ratio {rows[case]['ratio']:.2f}x", flush=True)
     if args.json:
+        import torch
+        import torchvision
+
         from benchmarks.pipeline_overhead import machine
 
-        Path(args.json).write_text(json.dumps({"machine": machine(), "args": vars(args),
+        info = {**machine(), "torch": torch.__version__, "torchvision": torchvision.__version__}
+        Path(args.json).write_text(json.dumps({"machine": info, "args": vars(args),
                                                "cases": rows}, indent=2))
     return rows
 

@@ -16,7 +16,8 @@ def main(argv=None) -> int:
     md = sub.add_parser("make-sample-data",
                         help="build a small ImageNet-layout dataset from packaged photos")
     md.add_argument("--out", type=Path, default=None,
-                    help="folder (default: $DALI_REGAUG_DATA or ~/.cache/dali-regaug/sample-imagenet)")
+                    help="folder (default: $DALI_REGAUG_DATA or "
+                         "~/.cache/dali-regaug/sample-imagenet)")
     md.add_argument("--train-per-class", type=int, default=32)
     md.add_argument("--val-per-class", type=int, default=8)
     md.add_argument("--seed", type=int, default=0)
@@ -80,6 +81,11 @@ def _train_args(tr):
     tr.add_argument("--workers", type=int, default=None, help="DALI threads (CPU cores)")
     tr.add_argument("--skip-corrupt", action="store_true",
                     help="leave out images that do not decode instead of failing")
+    tr.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                    help="mixed precision, float16 on GPU and bfloat16 on CPU (default: on "
+                         "for GPU only)")
+    tr.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                    help="channels-last model and inputs (default: on for GPU)")
     tr.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
     tr.add_argument("--no-progress", dest="progress", action="store_false")
 

@@ -106,8 +106,10 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) ->
                      else rng.normal_from_hash(hsh), batch.dtype)
         if layout == "HWC":
             _pixels(out).reshape(-1)[f] = _pixels(vals)
-        else:
-            out.reshape(g, c, h * w).transpose(0, 2, 1)[gi, pix] = vals
+        else:  # one plane at a time: sorted 1-D writes, not a strided scatter
+            at = gi * (c * h * w) + pix
+            for ch in range(c):
+                out.reshape(-1)[at + ch * h * w] = vals[:, ch]
     return out
 
 

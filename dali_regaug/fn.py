@@ -215,7 +215,8 @@ def _check(op, images, sample_ids, return_params):
     if not isinstance(images, DataNode):
         raise TypeError(f"images must be a DataNode (an output of a DALI operator), got "
                         f"{type(images).__name__}")
-    if sample_ids is not None and (not isinstance(sample_ids, DataNode) or sample_ids.device != "cpu"):
+    if sample_ids is not None and (not isinstance(sample_ids, DataNode)
+                                   or sample_ids.device != "cpu"):
         raise TypeError("sample_ids must be a CPU DataNode of one int64 per sample")
     if not isinstance(return_params, bool):
         raise TypeError(f"return_params={return_params!r}: expected True or False")
@@ -255,7 +256,9 @@ def _mixed(op, images, labels, sample_ids, return_params, name):
         raise TypeError(f"labels must be a DataNode, got {type(labels).__name__}")
     perm = dali_fn.batch_permutation(no_fixed_points=True,
                                      seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
-    partners = dali_fn.permute_batch(images, indices=perm)
+    # On CPU the op takes the partner indices and reads partners from the batch itself; the
+    # GPU op cannot read host indices without a sync, so it gets a permuted device copy.
+    partners = perm if images.device == "cpu" else dali_fn.permute_batch(images, indices=perm)
     out, (params, lam) = _nodes(op, images, [partners], ids, 2)
     registry.register(op, name)
     labels_b = dali_fn.permute_batch(labels, indices=perm)

@@ -1,7 +1,9 @@
 """A PyTorch loader over a DALI pipeline, with epochs, exact resume and DDP sharding.
 
 It wraps ``DALIGenericIterator`` and adds what a training loop expects of a
-``DataLoader``: ``len``, ``set_epoch`` and ``state_dict``/``load_state_dict``.
+``DataLoader``: ``len``, ``set_epoch`` and ``state_dict``/``load_state_dict``. The
+pipelines run on DALI's dynamic executor, so the iterator hands their output buffers to
+torch through DLPack instead of copying them (GPU and CPU alike).
 
 Exact resume needs two states as they were after the last batch handed out, although the
 pipeline has already run ahead by its prefetch depth: DALI's (reader position and its random

@@ -2,7 +2,8 @@
 augmentation; the reference for how the loader, the spec and the mixed loss fit together.
 
 SGD with momentum and a per-step cosine schedule (learning rate scaled by batch / 256 as
-in Goyal et al. 2017), label smoothing, AMP and channels-last on GPU, DDP under
+in Goyal et al. 2017), label smoothing, AMP (float16 with loss scaling on GPU, bfloat16
+on CPU) and channels-last (both on by default on GPU only), DDP under
 ``torchrun`` (NCCL on GPU, gloo on CPU), top-1/top-5 on the validation split every epoch,
 a checkpoint every epoch (model, optimizer, schedule and the loader's exact state) and
 ``--resume``. A GridMask in the spec without ``ramp`` gets the paper's schedule: its
@@ -44,6 +45,8 @@ class Config:
     seed: int = 0
     workers: int | None = None
     skip_corrupt: bool = False
+    amp: bool | None = None  # None: on for GPU
+    channels_last: bool | None = None  # None: on for GPU
     resume: str | None = None
     progress: bool = True
 
@@ -83,7 +86,8 @@ def fit(cfg: Config) -> list[dict]:
     classes = train.dataset.classes
     torch.manual_seed(cfg.seed)
     model = getattr(torchvision.models, cfg.arch)(num_classes=len(classes)).to(device)
-    if dev == "gpu":
+    prec = Precision.choose(device, cfg.amp, cfg.channels_last)
+    if prec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     world = torch.distributed.get_world_size() if distributed else 1
@@ -92,7 +96,7 @@ def fit(cfg: Config) -> list[dict]:
     steps = cfg.epochs * len(train)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    scaler = torch.amp.GradScaler(enabled=dev == "gpu")
+    scaler = torch.amp.GradScaler(device.type, enabled=prec.scale_loss)
     out = Path(cfg.out)
     start = 0
     if cfg.resume:
@@ -100,7 +104,8 @@ def fit(cfg: Config) -> list[dict]:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["schedule"])
-        scaler.load_state_dict(ck["scaler"])
+        if ck["scaler"]:  # empty when the checkpoint's run did not scale its loss
+            scaler.load_state_dict(ck["scaler"])
         train.load_state_dict(ck["loader"])
         start = train.epoch
     if main:
@@ -108,12 +113,13 @@ def fit(cfg: Config) -> list[dict]:
         if not cfg.resume:
             (out / "metrics.jsonl").unlink(missing_ok=True)
         print(f"{cfg.arch} on {root} ({len(train.dataset)} train / {len(val.dataset)} val "
-              f"images, {len(classes)} classes), {dev}, augment: {spec.describe(augment)}")
+              f"images, {len(classes)} classes), {dev}{prec}, augment: "
+              f"{spec.describe(augment)}")
     history = []
     for epoch in range(start, cfg.epochs):
         train.set_epoch(epoch)
-        loss, seconds, images = _train_epoch(net, train, opt, sched, scaler, cfg, dev, main)
-        top1, top5 = evaluate(model, val, dev)
+        loss, seconds, images = _train_epoch(net, train, opt, sched, scaler, cfg, prec, main)
+        top1, top5 = evaluate(model, val, prec)
         rec = {"epoch": epoch, "loss": loss, "top1": top1, "top5": top5,
                "images_per_s": images / seconds}
         history.append(rec)
@@ -129,15 +135,13 @@ def fit(cfg: Config) -> list[dict]:
     return history
 
 
-def _train_epoch(net, loader, opt, sched, scaler, cfg, dev, main):
+def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main):
     net.train()
     bar = _bar(len(loader), f"epoch {loader.epoch}", cfg.progress and main)
     total, count, images, t0 = 0.0, 0, 0, time.perf_counter()
     for x, y in loader:
-        if dev == "gpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", enabled=dev == "gpu"):
-            logits = net(x)
+        with prec.autocast():
+            logits = net(prec.input(x))
             if isinstance(y, tuple):
                 loss = mixed_cross_entropy(logits, *y, label_smoothing=cfg.label_smoothing)
             else:
@@ -159,13 +163,13 @@ def _train_epoch(net, loader, opt, sched, scaler, cfg, dev, main):
 
 
 @torch.no_grad()
-def evaluate(model, loader, dev) -> tuple[float, float]:
+def evaluate(model, loader, prec) -> tuple[float, float]:
     """Top-1 and top-5 accuracy over the loader's samples (all ranks together)."""
     model.eval()
     hits = torch.zeros(3, dtype=torch.float64)
     for x, y in loader:
-        with torch.autocast("cuda", enabled=dev == "gpu"):
-            logits = model(x)
+        with prec.autocast():
+            logits = model(prec.input(x))
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
         match = top == y.cpu()[:, None]
         hits += torch.tensor([match[:, 0].sum().item(), match.any(1).sum().item(), len(y)],
@@ -175,6 +179,42 @@ def evaluate(model, loader, dev) -> tuple[float, float]:
         torch.distributed.all_reduce(hits)
         hits = hits.cpu()
     return (hits[0] / hits[2]).item(), (hits[1] / hits[2]).item()
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Mixed precision and memory format of the model's inputs."""
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+
+    @classmethod
+    def choose(cls, device, amp=None, channels_last=None):
+        """Both on by default on GPU, off on CPU; either can be forced."""
+        gpu = device.type == "cuda"
+        return cls(device, gpu if amp is None else amp,
+                   gpu if channels_last is None else channels_last)
+
+    @property
+    def dtype(self):
+        """float16 on GPU (tensor cores), bfloat16 on CPU (no loss scaling needed)."""
+        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+
+    @property
+    def scale_loss(self) -> bool:
+        return self.amp and self.dtype == torch.float16
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp)
+
+    def input(self, x):
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __str__(self):
+        parts = ([f"AMP {str(self.dtype).removeprefix('torch.')}"] if self.amp else []) + \
+            (["channels-last"] if self.channels_last else [])
+        return "".join(f", {p}" for p in parts)
 
 
 def _bar(total, desc, enabled):

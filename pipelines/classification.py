@@ -202,7 +202,7 @@ def _setup(data, batch_size, seed, shard_id, num_shards, skip_corrupt, device, d
 def _pipe_args(batch_size, num_threads, dev, seed, shard, depth):
     return dict(batch_size=batch_size, num_threads=num_threads or os.cpu_count(),
                 device_id=int(os.environ.get("LOCAL_RANK", 0)) if dev == "gpu" else None,
-                prefetch_queue_depth=depth,
+                prefetch_queue_depth=depth, exec_dynamic=True,  # outputs reach torch uncopied
                 seed=None if seed is None else seed + shard, enable_checkpointing=True)
 
 

@@ -46,6 +46,26 @@ def test_cutmix_pastes_the_partner_and_labels_follow_the_pixels(folder):
     assert checked > 8
 
 
+def test_batches_are_the_pipelines_buffers_and_outlive_later_batches(folder, monkeypatch):
+    """Zero-copy hand-off: with DALI's dynamic executor the iterator wraps the pipeline's
+    output buffers through DLPack (the same code for GPU tensors) instead of copying them
+    into new tensors; a batch the trainer keeps is not overwritten by later ones."""
+    import nvidia.dali.plugin.pytorch as dali_torch
+
+    def copy(*args, **kwargs):
+        raise AssertionError("the loader copied a batch")
+
+    monkeypatch.setattr(dali_torch, "feed_ndarray", copy)
+    loader = _loader(folder, augment="gridmask(d=4-8)")
+    assert loader.pipe.exec_dynamic
+    batches = iter(loader)
+    first, _, info = next(batches)
+    kept, kept_ids = first.clone(), info["sample_id"].clone()
+    later = [next(batches)[0] for _ in range(4)]
+    assert torch.equal(first, kept) and torch.equal(info["sample_id"], kept_ids)
+    assert len({t.data_ptr() for t in [first, *later]}) == 5
+
+
 def test_len_is_the_number_of_batches_of_every_epoch(folder):
     loader = _loader(folder, batch_size=4)
     assert len(loader) == 22 // 4

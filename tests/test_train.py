@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+import torchvision
 from PIL import Image
 
 from dali_regaug import sample_data, schedule
@@ -38,6 +40,29 @@ def test_a_short_cpu_run_learns_with_region_augmentation(two_colours, tmp_path, 
     assert history[-1]["top1"] >= 0.9
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["loss"] for x in lines] == [h["loss"] for h in history]
+
+
+@pytest.mark.parametrize("amp, channels_last, dtype", [(None, None, torch.float32),
+                                                      (True, True, torch.bfloat16)])
+def test_amp_and_channels_last_reach_the_model(two_colours, tmp_path, monkeypatch, amp,
+                                               channels_last, dtype):
+    """Off by default on CPU; when asked for, the first convolution gets channels-last
+    inputs and computes in bfloat16 (the CPU autocast type), and training still learns."""
+    seen, real = [], torchvision.models.resnet18
+
+    def spy(**kwargs):
+        model = real(**kwargs)
+        model.conv1.register_forward_hook(lambda m, inp, out: seen.append(
+            (inp[0].is_contiguous(memory_format=torch.channels_last), out.dtype)))
+        return model
+
+    monkeypatch.setattr(torchvision.models, "resnet18", spy)
+    cfg = Config(data=str(two_colours), out=str(tmp_path), epochs=3, batch_size=8, size=32,
+                 lr=0.2, label_smoothing=0.0, augment="none", device="cpu", workers=2,
+                 progress=False, amp=amp, channels_last=channels_last)
+    history = fit(cfg)
+    assert seen and set(seen) == {(bool(channels_last), dtype)}
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
 
 
 def test_resume_from_a_checkpoint_continues_at_the_next_epoch(two_colours, tmp_path, capsys):

@@ -73,7 +73,7 @@ class Op:
         return shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
 
     def _draw_shapes(self, shapes, sample_ids):
-        ids = None if sample_ids is None else np.array([np.ravel(i)[0] for i in sample_ids])
+        ids = None if sample_ids is None else scalars(sample_ids)
         return self.draw(self._hw(shapes), ids)
 
     def _as_records(self, params):
@@ -133,13 +133,9 @@ class MaskOp(Op):
         if not arrays:
             return images
         groups = shape_groups(arrays)
-        buf = self._workspace(sum(batch.nbytes for _, batch in groups)) if reuse else None
-        outs, offset = [None] * len(arrays), 0
-        for idx, batch in groups:
-            target = None
-            if buf is not None:
-                target = buf[offset:offset + batch.nbytes].view(batch.dtype).reshape(batch.shape)
-                offset += batch.nbytes
+        targets = group_buffers(groups, self._workspace if reuse else None)[0]
+        outs = [None] * len(arrays)
+        for (idx, batch), target in zip(groups, targets):
             p = params[idx]
             drop, regions = self.mask(p, int(h[idx[0]]), int(w[idx[0]]))
             res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions, target)
@@ -169,6 +165,11 @@ class MaskOp(Op):
         return self.apply_batch(images, recs), _rows(recs)
 
 
+def scalars(batch) -> np.ndarray:
+    """One value per sample from a DALI batch of per-sample scalars."""
+    return np.array([np.ravel(v)[0] for v in batch])
+
+
 def _rows(recs: np.ndarray) -> list:
     """Per-sample parameter bytes, as DALI passes them between nodes."""
     return list(recs.view(np.uint8).reshape(len(recs), -1))
@@ -183,6 +184,22 @@ def shape_groups(arrays):
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
     return [(np.array(ix), _stack([arrays[i] for i in ix])) for ix in groups.values()]
+
+
+def group_buffers(groups, workspace=None, count=1):
+    """``count`` lists of arrays shaped like each group's batch, to write results into:
+    views laid end to end in ``workspace(nbytes)`` (a reused uint8 buffer), or ``None``
+    each (allocate) without one."""
+    if workspace is None:
+        return [[None] * len(groups) for _ in range(count)]
+    buf, offset, views = workspace(count * sum(b.nbytes for _, b in groups)), 0, []
+    for _ in range(count):
+        row = []
+        for _, b in groups:
+            row.append(buf[offset:offset + b.nbytes].view(b.dtype).reshape(b.shape))
+            offset += b.nbytes
+        views.append(row)
+    return views
 
 
 def _stack(arrays):

@@ -14,7 +14,7 @@ import numpy as np
 from dali_regaug import fill as fill_mod
 from dali_regaug import launch, validate
 from dali_regaug.ops import rects
-from dali_regaug.ops.base import shape_groups
+from dali_regaug.ops.base import group_buffers, shape_groups
 
 
 def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
@@ -45,7 +45,7 @@ def lam(p, hw) -> np.ndarray:
     return (p["w_in"] * frac + p["w_out"] * (1 - frac)).astype(np.float32)
 
 
-def apply(a, b, p, *, layout="HWC", backend=None, **launch_options):
+def apply(a, b, p, *, layout="HWC", backend=None, workspace=None, **launch_options):
     """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``.
 
     Parameters
@@ -56,6 +56,9 @@ def apply(a, b, p, *, layout="HWC", backend=None, **launch_options):
         Records from :func:`params`.
     layout : {"HWC", "CHW"}
     backend : {None, "numpy", "emulator"} or a launch backend
+    workspace : callable, optional
+        NumPy path: ``workspace(nbytes)`` returns a reused uint8 buffer for the output
+        and the gathered ``b`` (the DALI bodies' buffer); by default both are allocated.
     **launch_options
         ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
     """
@@ -69,19 +72,33 @@ def apply(a, b, p, *, layout="HWC", backend=None, **launch_options):
     if be is not None:
         return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b,
                              **launch_options)
+    groups = shape_groups(arrays_a)
+    targets, gathered = group_buffers(groups, workspace, count=2)
     outs = [None] * len(arrays_a)
-    for idx, x in shape_groups(arrays_a):
-        y = np.stack([arrays_b[i] for i in idx])
-        res = _blend(x, y, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout)
+    for (idx, x), target, scratch in zip(groups, targets, gathered):
+        y = np.stack([arrays_b[i] for i in idx], out=scratch)
+        res = _blend(x, y, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout, target)
         for j, i in enumerate(idx):
             outs[i] = res[j]
     return outs if isinstance(a, (list, tuple)) else (np.stack(outs) if outs else a)
 
 
-def _blend(x, y, p, h, w, layout):
-    hit = rects.last_box(p, h, w)
-    m = np.where(hit >= 0, p["w_in"][:, None, None], p["w_out"][:, None, None])
-    m = m[..., None] if layout == "HWC" else m[:, None]
-    f32 = np.float32
-    mixed = fill_mod.store((m * x.astype(f32)) + ((f32(1) - m) * y.astype(f32)), x.dtype)
-    return np.where(m == 1, x, np.where(m == 0, y, mixed))
+def _blend(x, y, p, h, w, layout, out=None):
+    """``x`` where ``M`` is 1, ``y`` where it is 0 (exact copies), the stored float32
+    blend elsewhere, computed only for the samples with a weight strictly inside (0, 1)."""
+    inside = rects.last_box(p, h, w) >= 0
+    w_in, w_out = p["w_in"][:, None, None], p["w_out"][:, None, None]
+    per_pixel = (lambda a: a[..., None]) if layout == "HWC" else (lambda a: a[:, None])
+    if out is None:
+        out = np.empty_like(x)
+    np.copyto(out, x)
+    np.copyto(out, y, where=per_pixel(np.where(inside, w_in == 0, w_out == 0)))
+    rows = np.flatnonzero(((w_in > 0) & (w_in < 1) | (w_out > 0) & (w_out < 1)).reshape(-1))
+    if rows.size:
+        f32, m = np.float32, np.where(inside[rows], w_in[rows], w_out[rows])
+        mixed = fill_mod.store(per_pixel(m) * x[rows].astype(f32) +
+                               per_pixel(f32(1) - m) * y[rows].astype(f32), x.dtype)
+        sub = out[rows]
+        np.copyto(sub, mixed, where=per_pixel((m > 0) & (m < 1)))
+        out[rows] = sub
+    return out

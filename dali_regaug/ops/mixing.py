@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import launch, rng, validate
+from dali_regaug import rng, validate
 from dali_regaug.ops import composite, rects
-from dali_regaug.ops.base import Op, _rows
+from dali_regaug.ops.base import Op, _rows, scalars
 
 
 class Mix(Op):
@@ -88,19 +88,21 @@ class Mix(Op):
         return _rows(recs), self._lams(recs, shapes)
 
     def apply_batch(self, images, partners, params):
-        """Op on the images' device: images, partners and parameter bytes in, images out."""
-        if not images:
-            return []
-        if launch.backend_for(images, self.backend) is None:  # NumPy path: records
-            params = self._as_records(params)
-        return list(self.apply(images, partners, params))
+        """GPU op: images, partners and parameter bytes in, images out (one launch)."""
+        return list(self.apply(images, partners, params)) if images else []
 
     def run_batch(self, images, partners, sample_ids=None):
-        """CPU op sampling and applying in one step: images, partners (and ids) in; images,
-        parameter bytes and ``lam`` out."""
+        """CPU op sampling and applying in one step: images, each sample's partner index in
+        the batch (and ids) in; images, parameter bytes and ``lam`` out. Partners are views
+        of the batch, not a permuted copy of it."""
         shapes = [a.shape for a in images]
         recs = self._draw_shapes(shapes, sample_ids)
-        return self.apply_batch(images, partners, recs), _rows(recs), self._lams(recs, shapes)
+        out = []
+        if images:
+            out = list(composite.apply(images, [images[i] for i in scalars(partners)], recs,
+                                       layout=self.layout, backend=self.backend,
+                                       workspace=self._workspace))
+        return out, _rows(recs), self._lams(recs, shapes)
 
     def _lams(self, recs, shapes):
         return list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))
