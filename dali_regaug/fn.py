@@ -20,8 +20,9 @@ from nvidia.dali import types
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
-from dali_regaug import registry, rng
-from dali_regaug.ops.erasing import Cutout, RandomErasing
+from dali_regaug import registry, rng, validate
+from dali_regaug.ops.bbox_erasing import BboxErasing
+from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.ops.mixing import Mix
 
@@ -68,6 +69,46 @@ def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None
     op = Cutout(size=size, count=count, prob=prob, fill=fill, layout=layout, seed=_seed(seed),
                 backend=backend)
     return _region(op, images, sample_ids, return_params, name)
+
+
+def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object_prob=0.5,
+                 area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), fill="random", min_visibility=0.0,
+                 shrink=False, max_boxes=100, masks=None, mask_fill=None, layout="HWC",
+                 seed=None, sample_ids=None, return_params=False, backend=None, name=None):
+    op = BboxErasing(mode=mode, prob=prob, object_prob=object_prob, area=area, aspect=aspect,
+                     fill=fill, min_visibility=min_visibility, shrink=shrink,
+                     max_boxes=max_boxes, layout=layout, seed=_seed(seed), backend=backend)
+    ids = _check(op, images, sample_ids, return_params)
+    for arg, node in (("boxes", boxes), ("labels", labels)):
+        if not isinstance(node, DataNode) or node.device != "cpu":
+            raise TypeError(f"{arg} must be a CPU DataNode (one row per object)")
+    if images.device == "cpu":
+        images, params, boxes, labels = dali_fn.python_function(
+            images, boxes, labels, *ids, function=op.run_batch, batch_processing=True,
+            num_outputs=4, output_layouts=[op.layout, "", "", ""])
+    else:
+        params, boxes, labels = dali_fn.python_function(
+            images.shape(dtype=types.INT64), boxes, labels, *ids, function=op.sample_batch,
+            batch_processing=True, num_outputs=3)
+        images = dali_fn.python_function(images, params.gpu(), function=op.apply_batch,
+                                         batch_processing=True, device="gpu",
+                                         output_layouts=op.layout)
+    out = (images, boxes, labels)
+    if masks is not None:
+        out += (masks if mask_fill is None else _erase_masks(op, masks, params, mask_fill),)
+    registry.register(op, name)
+    return out + ((params,) if return_params else ())
+
+
+def _erase_masks(op, masks, params, mask_fill):
+    """``masks`` (uint8 HWC) with the pixels under ``op``'s holes set to ``mask_fill``."""
+    fill = validate.number("mask_fill", mask_fill, 0, 255, integer=True)
+    apply = eraser(op.max_boxes + 1, fill).apply_batch
+    if masks.device == "cpu":
+        return dali_fn.python_function(masks, params, function=apply, batch_processing=True,
+                                       output_layouts="HWC")
+    return dali_fn.python_function(masks, params.gpu(), function=apply, batch_processing=True,
+                                   device="gpu", output_layouts="HWC")
 
 
 def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
@@ -145,6 +186,48 @@ cutout.__doc__ = """Cutout (DeVries & Taylor 2017); see :mod:`dali_regaug.ops.er
         Chance to apply it to a sample.
     fill : float, sequence, "random" or "region"
         Defaults to 0, the dataset mean after normalization.""" + _COMMON
+
+
+bbox_erasing.__doc__ = """Random Erasing for detection, IRE/ORE/I+ORE (Zhong et al. 2017);
+    see :mod:`dali_regaug.ops.bbox_erasing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    boxes : DataNode
+        CPU float ``(k, 4)`` ltrb boxes per sample, as fractions of the image
+        (``readers.coco(ltrb=True, ratio=True)``, ``random_bbox_crop``).
+    labels : DataNode
+        CPU labels, one row per box; returned filtered like the boxes.
+    mode : {"image", "object", "image+object"}
+        Where regions go: the whole image (IRE), each object's box (ORE), or both.
+    prob : float or dali_regaug.schedule.Linear
+        Chance of the image-level region.
+    object_prob : float
+        Chance of a region in each box, independently.
+    area : (float, float)
+        Region area as a fraction of the image's (IRE) or of the box's (ORE).
+    aspect : (float, float)
+        Aspect ratio (height / width), drawn log-uniformly.
+    fill : float, sequence, "random" or "region"
+        ``"random"`` is per-pixel noise, the paper's ``Rand(0, 255)``.
+    min_visibility : float
+        Boxes with a smaller visible fraction (under the union of the regions) are removed
+        with their labels; a box with nothing visible always is.
+    shrink : bool
+        Replace each kept box by the bounding box of its visible part.
+    max_boxes : int
+        Boxes per image that get object regions (later ones are only checked).
+    masks : DataNode, optional
+        uint8 ``(H, W, 1)`` segmentation masks on the images' device, returned after the
+        labels.
+    mask_fill : int, optional
+        Value for erased mask pixels (an ignore label such as 255); ``None`` leaves masks as
+        they are.""" + _COMMON.replace(
+    "DataNode, or (DataNode, DataNode) with ``return_params``.",
+    "(images, boxes, labels), then masks when given, then the parameter records with "
+    "``return_params``.")
 
 
 _MIXED = _COMMON.replace(

@@ -42,17 +42,19 @@ class Op:
         self.epoch_length = None  # batches per epoch, when the epoch follows the batch count
         self._buffer = None  # output of the CPU DALI bodies, reused across batches
 
-    def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float) -> np.ndarray:
-        """Host-side, vectorized: one parameter record per sample."""
+    def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float, **inputs) -> np.ndarray:
+        """Host-side, vectorized: one parameter record per sample (``inputs``: per-sample
+        data the placement depends on, such as boxes)."""
         raise NotImplementedError
 
-    def draw(self, hw: np.ndarray, sample_ids=None) -> np.ndarray:
+    def draw(self, hw: np.ndarray, sample_ids=None, **inputs) -> np.ndarray:
         """Sample the next batch: keys from the stream, probability from the epoch."""
         epoch = self.epoch
         if self.epoch_length:
             epoch += self.keys.batches // self.epoch_length
         keys = self.keys.next(len(hw), sample_ids)
-        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(epoch))
+        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(epoch),
+                           **inputs)
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch of the batches sampled from now on; with ``epoch_length`` set, the
@@ -72,9 +74,9 @@ class Op:
         shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
         return shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
 
-    def _draw_shapes(self, shapes, sample_ids):
+    def _draw_shapes(self, shapes, sample_ids, **inputs):
         ids = None if sample_ids is None else scalars(sample_ids)
-        return self.draw(self._hw(shapes), ids)
+        return self.draw(self._hw(shapes), ids, **inputs)
 
     def _as_records(self, params):
         """Records from per-sample parameter bytes (or records already)."""

@@ -78,20 +78,42 @@ class RandomErasing(_Erase):
         u = rng.uniform(keys, 2 + 4 * m * ATTEMPTS)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        u = u[:, 2:].reshape(n, m, ATTEMPTS, 4)
-        h, w = hw[:, 0, None, None], hw[:, 1, None, None]
-        area = (self.area[0] + (self.area[1] - self.area[0]) * u[..., 0]) * h * w
-        lo, hi = math.log(self.aspect[0]), math.log(self.aspect[1])
-        ratio = np.exp(lo + (hi - lo) * u[..., 1])
-        eh, ew = np.round(np.sqrt(area * ratio)), np.round(np.sqrt(area / ratio))
-        y0, x0 = np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
-        fits = (eh >= 1) & (ew >= 1) & (y0 + eh <= h) & (x0 + ew <= w)
-        first = np.argmax(fits, axis=-1)[..., None]
-        ok = np.take_along_axis(fits, first, -1)[..., 0]
-        pick = lambda a: np.take_along_axis(a, first, -1)[..., 0]  # noqa: E731
-        y0, x0 = pick(y0), pick(x0)
-        boxes = np.stack([y0, x0, y0 + pick(eh), x0 + pick(ew)], -1) * ok[..., None]
-        return self._records(keys, apply, boxes.astype(np.int32), count)
+        boxes = place(u[:, 2:].reshape(n, m, ATTEMPTS, 4), hw[:, 0, None], hw[:, 1, None],
+                      self.area, self.aspect)
+        return self._records(keys, apply, boxes, count)
+
+
+def place(u, h, w, area, aspect) -> np.ndarray:
+    """Algorithm 1 in a region of ``h x w`` pixels: the first of ``ATTEMPTS`` draws that
+    fits, as int32 ``(y0, x0, y1, x1)`` from the region's corner; all zero if none fits.
+
+    Parameters
+    ----------
+    u : ndarray
+        ``(..., ATTEMPTS, 4)`` uniforms: area, log-aspect, corner y, corner x.
+    h, w : ndarray
+        Region sizes, broadcastable to ``u.shape[:-2]``.
+    area, aspect : (float, float)
+        Area as a fraction of the region's, and aspect ratio (height / width).
+    """
+    h, w = np.asarray(h)[..., None], np.asarray(w)[..., None]
+    s_e = (area[0] + (area[1] - area[0]) * u[..., 0]) * h * w
+    lo, hi = math.log(aspect[0]), math.log(aspect[1])
+    ratio = np.exp(lo + (hi - lo) * u[..., 1])
+    eh, ew = np.round(np.sqrt(s_e * ratio)), np.round(np.sqrt(s_e / ratio))
+    y0, x0 = np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
+    fits = (eh >= 1) & (ew >= 1) & (y0 + eh <= h) & (x0 + ew <= w)
+    first = np.argmax(fits, axis=-1)[..., None]
+    pick = lambda a: np.take_along_axis(np.broadcast_to(a, fits.shape), first, -1)[..., 0]  # noqa: E731
+    y0, x0 = pick(y0), pick(x0)
+    boxes = np.stack([y0, x0, y0 + pick(eh), x0 + pick(ew)], -1) * pick(fits)[..., None]
+    return boxes.astype(np.int32)
+
+
+def eraser(max_boxes: int, fill, layout="HWC") -> _Erase:
+    """An operator that only applies records of up to ``max_boxes`` boxes sampled
+    elsewhere, with its own ``fill`` (segmentation masks get an ignore label)."""
+    return _Erase(max_boxes=max_boxes, prob=1.0, fill=fill, layout=layout, seed=0)
 
 
 class Cutout(_Erase):
