@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: train preview test bench bench-loader gpu-test
+.PHONY: train preview test bench bench-loader bench-detection gpu-test
 train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
 	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
@@ -28,6 +28,9 @@ bench: $(VENV)/.installed  ## CPU pipeline overhead benchmark, figures in out/be
 
 bench-loader: $(VENV)/.installed  ## DALI training loader vs torchvision DataLoader, out/loader_bench.json
 	mkdir -p out && $(PY) -m benchmarks.loader_vs_torchvision --json out/loader_bench.json
+
+bench-detection: $(VENV)/.installed  ## cost of bbox_erasing in the CPU COCO pipeline, out/detection_bench.json
+	mkdir -p out && $(PY) -m benchmarks.detection_overhead --json out/detection_bench.json
 
 gpu-test:  ## on a GPU machine with CuPy (DALI not needed): the real kernels against NumPy
 	python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

@@ -21,6 +21,11 @@ def main(argv=None) -> int:
     md.add_argument("--train-per-class", type=int, default=32)
     md.add_argument("--val-per-class", type=int, default=8)
     md.add_argument("--seed", type=int, default=0)
+    md.add_argument("--coco", action="store_true",
+                    help="a COCO detection sample instead (default folder: coco/ under the "
+                         "classification sample's)")
+    md.add_argument("--train-images", type=int, default=64, help="with --coco")
+    md.add_argument("--val-images", type=int, default=16, help="with --coco")
     args = parser.parse_args(argv)
     return {"preview": _preview, "train": _train, "make-sample-data": _make}[args.command](args)
 
@@ -39,11 +44,22 @@ def _preview_args(pv):
     pv.add_argument("--seed", type=int, default=0)
     pv.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     pv.add_argument("--show-params", action="store_true", help="print the sampled parameters")
+    pv.add_argument("--coco", action="store_true",
+                    help="detection: COCO crops with their boxes drawn (--data is a COCO "
+                         "root; default: the COCO sample, built if missing)")
 
 
 def _preview(args) -> int:
-    from dali_regaug import preview, sample_data
+    from dali_regaug import preview, sample_coco, sample_data
     from dali_regaug.pipelines import scan
+
+    if args.coco:
+        specs = args.augment or preview.COCO_SPECS
+        out = preview.run_coco(args.data or sample_coco.make(), out=args.out, specs=specs,
+                               columns=args.columns, size=args.size, seed=args.seed,
+                               device=args.device)
+        print(f"wrote {out} ({args.columns} images x {len(specs) + 1} rows)")
+        return 0
 
     files = args.images
     if not files:
@@ -100,8 +116,13 @@ def _train(args) -> int:
 
 
 def _make(args) -> int:
-    from dali_regaug import sample_data
+    from dali_regaug import sample_coco, sample_data
 
+    if args.coco:
+        root = sample_coco.make(args.out, train=args.train_images, val=args.val_images,
+                                seed=args.seed)
+        print(f"COCO sample dataset in {root}")
+        return 0
     root = sample_data.make(args.out, train_per_class=args.train_per_class,
                             val_per_class=args.val_per_class, seed=args.seed)
     print(f"sample dataset in {root}")

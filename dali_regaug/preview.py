@@ -68,6 +68,60 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
     return out
 
 
+COCO_SPECS = (
+    "bbox_erasing(mode=image,p=1)",
+    "bbox_erasing(mode=object,object_prob=1)",
+    "bbox_erasing(p=1,object_prob=1,min_visibility=0.5,shrink=true)",
+    "grid_mask(d=32-64)",
+)
+
+
+def run_coco(root, *, out: Path, specs=COCO_SPECS, columns=5, size=256, seed=0,
+             device="auto"):
+    """Write a grid of the same COCO crops under each spec, with the boxes each row's
+    pipeline returns drawn on its images; returns the path.
+
+    Parameters
+    ----------
+    root : str or Path
+        COCO layout (:func:`dali_regaug.pipelines.coco_files`).
+    out : Path
+    specs : sequence of str
+        Detection specs, one row each (the first row has none).
+    columns, size, seed : int
+    device : {"auto", "cpu", "gpu"}
+    """
+    from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, detection_pipeline
+
+    rows = []
+    for text in ("none", *specs):  # same seed: every row sees the same crops and flips
+        pipe = detection_pipeline(root, batch_size=columns, size=size, augment=text,
+                                  device=device, seed=seed)
+        images, boxes, labels, count = pipe.run()[:4]
+        rows.append(_draw_boxes(_to_uint8(images, IMAGENET_MEAN, IMAGENET_STD),
+                                _array(boxes), _array(count).reshape(-1)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _grid(rows, ["input"] + [spec.describe(s) for s in specs]).save(out)
+    return out
+
+
+def _array(tl):
+    return (tl.as_cpu() if hasattr(tl, "as_cpu") else tl).as_array()
+
+
+def _draw_boxes(images, boxes, count):
+    from PIL import Image, ImageDraw
+
+    out = []
+    for image, b, k in zip(images, boxes, count):
+        im = Image.fromarray(image)
+        h, w = image.shape[:2]
+        for x0, y0, x1, y1 in b[:k] * [w, h, w, h]:
+            ImageDraw.Draw(im).rectangle([x0, y0, x1 - 1, y1 - 1], outline="white", width=2)
+        out.append(np.asarray(im))
+    return np.stack(out)
+
+
 def _to_uint8(tl, mean, std):
     if hasattr(tl, "as_cpu"):
         tl = tl.as_cpu()

@@ -76,7 +76,7 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                _view(photo, rs).save(folder / f"{name}_{split}_{i:04d}.JPEG",
+                view(photo, rs).save(folder / f"{name}_{split}_{i:04d}.JPEG",
                                       quality=int(rs.integers(75, 96)))
         if progress:
             progress(f"  [{k + 1}/{len(photos)}] {name}: {train_per_class} train + "
@@ -85,7 +85,7 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
     return root
 
 
-def _view(photo, rs):
+def view(photo, rs):
     """A random crop (25-100% of the area, the target's aspect), resized to a typical
     ImageNet size, maybe mirrored, brightness scaled by 0.8-1.2."""
     from PIL import Image, ImageEnhance

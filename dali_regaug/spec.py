@@ -26,6 +26,7 @@ from dali_regaug import schedule
 ALIASES = {"gridmask": "grid_mask", "erasing": "random_erasing", "random_erase": "random_erasing"}
 MASKS = ("grid_mask", "random_erasing", "cutout")
 MIXING = ("cutmix", "mixup", "mix")
+BOXES = ("bbox_erasing",)  # detection: they take and return boxes and labels
 _ARG_ALIASES = {"p": "prob"}
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 _NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -77,8 +78,8 @@ def mixes(spec) -> bool:
     return any(name in MIXING for name, _ in parse(spec))
 
 
-def build(spec, images, labels, *, layout, sample_ids=None, seed=None, return_params=False,
-          prefix=""):
+def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=None, seed=None,
+          return_params=False, prefix=""):
     """Apply the spec's operators in order inside a pipeline definition.
 
     Parameters
@@ -87,6 +88,9 @@ def build(spec, images, labels, *, layout, sample_ids=None, seed=None, return_pa
         See :func:`parse`.
     images, labels : DataNode
     layout : {"HWC", "CHW"}
+    boxes, masks : DataNode, optional
+        Detection: ltrb boxes (one row per label) and optional uint8 pixel masks, which
+        ``bbox_erasing`` updates; mixing operators are then refused.
     sample_ids : DataNode, optional
         Passed to every operator (each sample's draws then follow its id).
     seed : int, optional
@@ -99,18 +103,28 @@ def build(spec, images, labels, *, layout, sample_ids=None, seed=None, return_pa
     Returns
     -------
     (images, targets), plus the parameters if asked; ``targets`` is ``(labels,)`` or
-    ``(labels_a, labels_b, lam)``.
+    ``(labels_a, labels_b, lam)``, or with boxes ``(boxes, labels)`` and then ``masks``.
     """
     from dali_regaug import fn as rfn
 
     targets, params = (labels,), []
+    if boxes is not None:
+        targets = (boxes, labels) + (() if masks is None else (masks,))
     for k, (name, kwargs) in enumerate(parse(spec)):
+        if name in MIXING and boxes is not None:
+            raise ValueError(f"augment: {name} has no detection mode; use bbox_erasing or a "
+                             f"mask operator ({', '.join(MASKS)})")
+        if name in BOXES and boxes is None:
+            raise ValueError(f"augment: {name} needs boxes; use it in a detection pipeline")
         kwargs = dict(kwargs, layout=layout, sample_ids=sample_ids, return_params=True,
                       name=f"{prefix}{name}_{k}")
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
         if name in MIXING:
             images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
+        elif name in BOXES:
+            images, *targets, p = getattr(rfn, name)(images, *targets[:2],
+                                                     masks=(targets[2:] or [None])[0], **kwargs)
         else:
             images, p = getattr(rfn, name)(images, **kwargs)
         params.append((kwargs["name"], p))
@@ -166,13 +180,14 @@ def _check(name, kwargs):
     from dali_regaug import fn as rfn
 
     name = ALIASES.get(str(name).lower(), str(name).lower())
-    if name not in MASKS + MIXING:
+    if name not in MASKS + MIXING + BOXES:
         raise ValueError(f"augment: unknown operator {name!r}; expected one of "
-                         f"{', '.join(MASKS + MIXING)} (or {', '.join(ALIASES)})")
+                         f"{', '.join(MASKS + MIXING + BOXES)} (or {', '.join(ALIASES)})")
     kwargs = {_ARG_ALIASES.get(k, k): v for k, v in kwargs.items()}
     ramp = kwargs.pop("ramp", None)
     allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
-               if p not in ("images", "labels", "layout", "sample_ids", "return_params", "name")]
+               if p not in ("images", "labels", "boxes", "masks", "layout", "sample_ids",
+                            "return_params", "name")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "

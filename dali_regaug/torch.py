@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from dali_regaug import validate
 from dali_regaug.loader import Loader
 
-__all__ = ["Loader", "mixed_cross_entropy", "soft_targets"]
+__all__ = ["Loader", "mixed_cross_entropy", "soft_targets", "unpad"]
 
 
 def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -61,6 +61,24 @@ def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> 
     ce = [F.cross_entropy(logits, _column(y).reshape(-1).long().to(dev), reduction="none",
                           label_smoothing=label_smoothing) for y in (y_a, y_b)]
     return (lam * ce[0] + (1 - lam) * ce[1]).mean()
+
+
+def unpad(boxes, labels, count) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-image ``(boxes, labels)`` from a detection batch padded to ``max_boxes``
+    (:func:`dali_regaug.pipelines.detection_pipeline`): views of the first ``count[i]``
+    rows of each image.
+
+    Parameters
+    ----------
+    boxes : (N, max_boxes, 4) tensor
+    labels : (N, max_boxes) tensor
+    count : (N,) or (N, 1) tensor
+    """
+    n = count.reshape(-1).tolist()
+    for name, t in (("boxes", boxes), ("labels", labels)):
+        if len(t) != len(n):
+            raise ValueError(f"{name} has {len(t)} images for {len(n)} counts")
+    return [(boxes[i, :k], labels[i, :k]) for i, k in enumerate(n)]
 
 
 def _column(x) -> torch.Tensor:

@@ -26,3 +26,15 @@ def test_loader_benchmark_smoke(tmp_path):
     assert set(rows) == set(loader_vs_torchvision.CASES)
     assert all(r["ratio"] > 0 for r in rows.values())
     assert json.loads(out.read_text())["machine"]["cores"] > 0
+
+
+def test_detection_benchmark_smoke(tmp_path):
+    from benchmarks import detection_overhead
+    from dali_regaug import sample_coco
+
+    root = sample_coco.make(tmp_path / "coco", train=8, val=1, progress=None)
+    out = tmp_path / "d.json"
+    rows, host = detection_overhead.main(["--data", str(root), "--batch", "4", "--size", "64",
+                                          "--iters", "1", "--rounds", "1", "--json", str(out)])
+    assert set(rows) == set(detection_overhead.VARIANTS) and host > 0
+    assert json.loads(out.read_text())["boxes_per_image"] > 0

@@ -28,3 +28,22 @@ def test_preview_takes_specs_and_one_image_per_class_of_a_dataset(tmp_path, caps
                  "--out", str(out), "--size", "32", "--device", "cpu"]) == 0
     assert np.asarray(Image.open(out)).shape[:2] == (2 * (32 + 6), 300 + 3 * (32 + 6))
     assert "3 images x 2 rows" in capsys.readouterr().out
+
+
+def test_preview_coco_draws_each_rows_boxes(tmp_path, capsys):
+    from dali_regaug import sample_coco
+    from dali_regaug.preview import COCO_SPECS, _draw_boxes
+
+    data = sample_coco.make(tmp_path / "c", train=4, val=1, progress=None)
+    out = tmp_path / "p.png"
+    assert main(["preview", "--coco", "--data", str(data), "--columns", "2", "--size", "48",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert np.asarray(Image.open(out)).shape[:2] == ((len(COCO_SPECS) + 1) * (48 + 6),
+                                                     300 + 2 * (48 + 6))
+    assert "2 images x 5 rows" in capsys.readouterr().out
+    drawn = _draw_boxes(np.zeros((1, 20, 40, 3), np.uint8),
+                        np.array([[[0.25, 0.25, 0.75, 0.75], [0, 0, 1, 1]]]), np.array([1]))[0]
+    outline = np.zeros((20, 40), bool)
+    outline[5:15, 10:30] = True
+    outline[7:13, 12:28] = False  # a 2-pixel outline around the first box only
+    assert np.array_equal(drawn.max(-1) == 255, outline)

@@ -177,6 +177,7 @@ def visibility(holes, counts, boxes, hw):
     extent : (N, K, 4) float ndarray
         Bounding box of the visible part (the box itself where nothing is visible).
     """
+    holes = holes[:, :max(int(counts.max(initial=0)), 1)]  # slots in use in some sample
     holes = np.where((np.arange(holes.shape[1]) < counts[:, None])[..., None], holes, 0)
     hw = np.asarray(hw, np.float64)
     inside, overlap, edges = [], [], []

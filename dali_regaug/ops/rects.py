@@ -23,7 +23,7 @@ def last_box(p: np.ndarray, h: int, w: int) -> np.ndarray:
     """``(G, H, W)`` int16: index of the last box covering each pixel, -1 where none does."""
     y, x = np.arange(h), np.arange(w)
     hit = np.full((len(p), h, w), -1, np.int16)
-    for j in range(p["boxes"].shape[1]):  # loop over box slots, not samples
+    for j in range(min(int(p["count"].max(initial=0)), p["boxes"].shape[1])):  # slots in use
         b = p["boxes"][:, j]
         used = (p["count"] > j)[:, None]
         rows = used & (y[None] >= b[:, 0:1]) & (y[None] < b[:, 2:3])
