@@ -22,6 +22,7 @@ from nvidia.dali.pipeline import Pipeline
 
 from dali_regaug import registry, rng, validate
 from dali_regaug.ops.bbox_erasing import BboxErasing
+from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.ops.mixing import Mix
@@ -79,9 +80,7 @@ def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object
                      fill=fill, min_visibility=min_visibility, shrink=shrink,
                      max_boxes=max_boxes, layout=layout, seed=_seed(seed), backend=backend)
     ids = _check(op, images, sample_ids, return_params)
-    for arg, node in (("boxes", boxes), ("labels", labels)):
-        if not isinstance(node, DataNode) or node.device != "cpu":
-            raise TypeError(f"{arg} must be a CPU DataNode (one row per object)")
+    _check_boxes(boxes, labels)
     if images.device == "cpu":
         images, params, boxes, labels = dali_fn.python_function(
             images, boxes, labels, *ids, function=op.run_batch, batch_processing=True,
@@ -119,11 +118,18 @@ def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, p
     return _mixed(op, images, labels, sample_ids, return_params, name)
 
 
-def cutmix(images, labels, *, alpha=1.0, prob=1.0, layout="HWC", seed=None, sample_ids=None,
-           return_params=False, backend=None, name=None):
-    op = Mix(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout, seed=_seed(seed),
-             backend=backend)
-    return _mixed(op, images, labels, sample_ids, return_params, name)
+def cutmix(images, labels, *, alpha=1.0, prob=1.0, boxes=None, masks=None, min_visibility=0.0,
+           layout="HWC", seed=None, sample_ids=None, return_params=False, backend=None,
+           name=None):
+    if boxes is None:
+        if masks is not None or min_visibility:
+            raise ValueError("masks and min_visibility are for the detection mode: give boxes")
+        op = Mix(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout,
+                 seed=_seed(seed), backend=backend)
+        return _mixed(op, images, labels, sample_ids, return_params, name)
+    op = CutMixDetection(alpha=alpha, prob=prob, min_visibility=min_visibility, layout=layout,
+                         seed=_seed(seed), backend=backend)
+    return _cutmix_boxes(op, images, boxes, labels, masks, sample_ids, return_params, name)
 
 
 def mixup(images, labels, *, alpha=0.2, prob=1.0, layout="HWC", seed=None, sample_ids=None,
@@ -261,7 +267,16 @@ mix.__doc__ = _mixing_doc("CutMix or MixUp per sample, as timm's ``Mixup``", """
         Chance of CutMix when both modes are enabled.""")
 cutmix.__doc__ = _mixing_doc("CutMix (Yun et al. 2019)", """
     alpha : float
-        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.""")
+        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.
+    boxes : DataNode, optional
+        Detection mode (:mod:`dali_regaug.ops.cutmix_detection`): CPU ltrb boxes, one row
+        per label. The outputs are then ``(images, boxes, labels)``, then ``masks`` when
+        given, then the parameters: no ``lam``, every object keeps its own label.
+    masks : DataNode, optional
+        uint8 HWC segmentation masks, pasted with the pixels (detection mode).
+    min_visibility : float
+        Detection mode: the fraction of a base box that must stay uncovered, and of a
+        partner box that must lie inside the region, for the box to be kept.""")
 mixup.__doc__ = _mixing_doc("MixUp (Zhang et al. 2018)", """
     alpha : float
         ``lam ~ Beta(alpha, alpha)``; 0.2 is the paper's ImageNet setting.""")
@@ -333,16 +348,56 @@ def _region(op, images, sample_ids, return_params, name):
     return (out, params) if return_params else out
 
 
+def _permutation(op):
+    return dali_fn.batch_permutation(no_fixed_points=True,
+                                     seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
+
+
+def _partners(images, perm):
+    """On CPU the partner indices: the op reads partners from the batch itself. The GPU op
+    cannot read host indices without a sync, so it gets a permuted device copy."""
+    return perm if images.device == "cpu" else dali_fn.permute_batch(images, indices=perm)
+
+
+def _check_boxes(boxes, labels):
+    for arg, node in (("boxes", boxes), ("labels", labels)):
+        if not isinstance(node, DataNode) or node.device != "cpu":
+            raise TypeError(f"{arg} must be a CPU DataNode (one row per object)")
+
+
+def _cutmix_boxes(op, images, boxes, labels, masks, sample_ids, return_params, name):
+    ids = _check(op, images, sample_ids, return_params)
+    _check_boxes(boxes, labels)
+    perm = _permutation(op)
+    if images.device == "cpu":
+        images, params, boxes, labels = dali_fn.python_function(
+            images, perm, boxes, labels, *ids, function=op.run_batch, batch_processing=True,
+            num_outputs=4, output_layouts=[op.layout, "", "", ""])
+    else:
+        params, boxes, labels = dali_fn.python_function(
+            images.shape(dtype=types.INT64), perm, boxes, labels, *ids,
+            function=op.sample_batch, batch_processing=True, num_outputs=3)
+        images = dali_fn.python_function(images, _partners(images, perm), params.gpu(),
+                                         function=op.paste_batch, batch_processing=True,
+                                         device="gpu", output_layouts=op.layout)
+    out = (images, boxes, labels)
+    if masks is not None:  # pasted with the pixels, by an instance with its own buffer
+        paste = CutMixDetection(layout="HWC", seed=0).paste_batch
+        on_gpu = masks.device == "gpu"
+        out += (dali_fn.python_function(masks, _partners(masks, perm),
+                                        params.gpu() if on_gpu else params, function=paste,
+                                        batch_processing=True, device=masks.device,
+                                        output_layouts="HWC"),)
+    registry.register(op, name)
+    return out + ((params,) if return_params else ())
+
+
 def _mixed(op, images, labels, sample_ids, return_params, name):
     ids = _check(op, images, sample_ids, return_params)
     if not isinstance(labels, DataNode):
         raise TypeError(f"labels must be a DataNode, got {type(labels).__name__}")
-    perm = dali_fn.batch_permutation(no_fixed_points=True,
-                                     seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
-    # On CPU the op takes the partner indices and reads partners from the batch itself; the
-    # GPU op cannot read host indices without a sync, so it gets a permuted device copy.
-    partners = perm if images.device == "cpu" else dali_fn.permute_batch(images, indices=perm)
-    out, (params, lam) = _nodes(op, images, [partners], ids, 2)
+    perm = _permutation(op)
+    out, (params, lam) = _nodes(op, images, [_partners(images, perm)], ids, 2)
     registry.register(op, name)
     labels_b = dali_fn.permute_batch(labels, indices=perm)
     return (out, labels, labels_b, lam) + ((params,) if return_params else ())

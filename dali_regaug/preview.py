@@ -72,6 +72,7 @@ COCO_SPECS = (
     "bbox_erasing(mode=image,p=1)",
     "bbox_erasing(mode=object,object_prob=1)",
     "bbox_erasing(p=1,object_prob=1,min_visibility=0.5,shrink=true)",
+    "cutmix(alpha=1,min_visibility=0.3)",
     "grid_mask(d=32-64)",
 )
 

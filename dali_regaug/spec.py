@@ -111,20 +111,21 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=No
     if boxes is not None:
         targets = (boxes, labels) + (() if masks is None else (masks,))
     for k, (name, kwargs) in enumerate(parse(spec)):
-        if name in MIXING and boxes is not None:
-            raise ValueError(f"augment: {name} has no detection mode; use bbox_erasing or a "
-                             f"mask operator ({', '.join(MASKS)})")
+        if name in MIXING and name != "cutmix" and boxes is not None:
+            raise ValueError(f"augment: {name} has no detection mode; use cutmix, "
+                             f"bbox_erasing or a mask operator ({', '.join(MASKS)})")
         if name in BOXES and boxes is None:
             raise ValueError(f"augment: {name} needs boxes; use it in a detection pipeline")
         kwargs = dict(kwargs, layout=layout, sample_ids=sample_ids, return_params=True,
                       name=f"{prefix}{name}_{k}")
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
-        if name in MIXING:
+        if name in BOXES or (name in MIXING and boxes is not None):  # cutmix's detection mode
+            box_args = dict(boxes=targets[0], masks=(targets[2:] or [None])[0])
+            images, *targets, p = getattr(rfn, name)(images, labels=targets[1], **box_args,
+                                                     **kwargs)
+        elif name in MIXING:
             images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
-        elif name in BOXES:
-            images, *targets, p = getattr(rfn, name)(images, *targets[:2],
-                                                     masks=(targets[2:] or [None])[0], **kwargs)
         else:
             images, p = getattr(rfn, name)(images, **kwargs)
         params.append((kwargs["name"], p))

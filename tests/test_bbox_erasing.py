@@ -1,6 +1,6 @@
-"""Random Erasing for detection: where the holes go (IRE, ORE), what survives them
-(visibility on the union of holes, shrinking), bad boxes, masks, and the DALI operator
-replaying from its parameters."""
+"""Box-aware operators: Random Erasing for detection (where the holes go, what survives
+them: visibility on the union of holes, shrinking; bad boxes; masks; the DALI operator
+replaying from its parameters) and CutMix's detection mode."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,9 @@ from scipy import stats
 from conftest import assert_match
 from dali_regaug import fn as rfn
 from dali_regaug import registry
+from dali_regaug.ops import composite
 from dali_regaug.ops.bbox_erasing import BboxErasing, visibility
+from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import RandomErasing
 
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -130,7 +132,8 @@ def test_object_regions_have_the_area_range_relative_to_the_box():
     placed = b[:, 2] > b[:, 0]
     frac = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[placed] / 1600
     assert placed.mean() > 0.99
-    assert frac.min() >= 0.09 and frac.max() <= 0.21 and frac.mean() == pytest.approx(0.15, abs=0.01)
+    assert frac.min() >= 0.09 and frac.max() <= 0.21
+    assert frac.mean() == pytest.approx(0.15, abs=0.01)
 
 
 def test_bad_boxes_are_dropped_and_counted():
@@ -237,3 +240,43 @@ def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="mask_fill=300"):
         _pipeline(_batch(np.random.default_rng(0)), lambda x, b, lab: rfn.bbox_erasing(
             x, b, lab, masks=x, mask_fill=300))
+
+
+def test_cutmix_detection_box_rules():
+    """Base boxes are kept whole or dropped by visibility outside the region; partner boxes
+    are clipped to the region and kept by the share of them inside it."""
+    op = CutMixDetection(min_visibility=0.3, seed=0)
+    p = composite.params(np.array([[[0, 0, 20, 20]]]), [1], 0.0, 1.0)
+    # under the region (0, 0, 20, 20): all of it, a quarter, 80%
+    base = np.array([[[0, 0, 10, 10], [10, 10, 30, 30], [12, 0, 22, 10]]], float)
+    # inside it: all, half, 1%, nothing
+    partner = np.array([[[5, 5, 15, 15], [10, 0, 30, 10], [18, 18, 40, 40],
+                         [30, 30, 40, 40]]], float)
+    keep, pasted, clipped = op.boxes_after(p, np.array([[64, 64]]), base, partner)
+    assert keep.tolist() == [[False, True, False]]
+    assert pasted.tolist() == [[True, True, False, False]]
+    np.testing.assert_allclose(clipped[0, :2], [[5, 5, 15, 15], [10, 0, 20, 10]])
+
+
+def test_cutmix_detection_in_dali_pastes_partner_boxes_inside_the_region():
+    rs = np.random.default_rng(2)
+    images, boxes, labels = _batch(rs, n=8)
+    pipe = _pipeline((images, boxes, labels), lambda x, b, lab: rfn.cutmix(
+        x, lab, boxes=b, alpha=1.0, min_visibility=0.2, return_params=True, name="cm"))
+    op = registry.ops(pipe)["cm"]
+    pasted = 0
+    for _ in range(3):
+        x, b, lab, out, kept, kept_labels, params = pipe.run()
+        recs = rfn.decode_params(op, params)
+        for i in range(len(x)):
+            h, w = images[i].shape[:2]
+            y0, x0, y1, x1 = recs["boxes"][i, 0] if recs["count"][i] else (0, 0, 0, 0)
+            region = np.array([x0 / w, y0 / h, x1 / w, y1 / h])
+            own = np.asarray(kept_labels.at(i)) // 10 == i  # labels are 10 * image + object
+            got = np.asarray(kept.at(i)).reshape(-1, 4)
+            assert all(any(np.allclose(g, o, atol=1e-6) for o in boxes[i]) for g in got[own])
+            theirs = got[~own]
+            assert (theirs[:, :2] >= region[:2] - 1e-6).all()
+            assert (theirs[:, 2:] <= region[2:] + 1e-6).all()
+            pasted += len(theirs)
+    assert pasted > 3

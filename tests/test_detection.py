@@ -102,12 +102,35 @@ def test_bbox_erasing_in_the_pipeline_keeps_boxes_consistent(coco):
     assert erased_pixels > 0
 
 
+def test_cutmix_detection_keeps_boxes_and_masks_on_their_objects(coco):
+    """After CutMix with boxes, every box (kept from the image or clipped from the partner)
+    still sits on an object of its label, in the pixels and in the pasted masks. A kept
+    rectangle (squares, bars) shows at least ``min_visibility`` of its colour; a partner's
+    is clipped to the region, so it is all colour."""
+    pipe = detection_pipeline(coco, batch_size=8, size=160, masks=True, device="cpu", seed=6,
+                              augment="cutmix(alpha=1,min_visibility=0.5)")
+    checked = 0
+    for _ in range(4):
+        images, boxes, labels, count, ids, masks = (torch.from_numpy(o.as_array())
+                                                    for o in pipe.run())
+        for image, (b, lab), mask in zip(rgb(images), unpad(boxes, labels, count), masks):
+            for box, label in zip(b.numpy(), lab.numpy()):
+                if large(box, 160):
+                    least = 0.4 if sample_coco.CATEGORIES[int(label)][0] in ("square", "bar") \
+                        else 0.1
+                    x0, y0, x1, y1 = np.rint(box * 160).astype(int)
+                    assert colour_fraction(image, box, label) > least
+                    assert (mask[y0:y1, x0:x1].numpy() == label).mean() > least
+                    checked += 1
+    assert checked > 30
+
+
 def test_missing_coco_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="train2017"):
         detection_pipeline(tmp_path, batch_size=2, device="cpu")
-    with pytest.raises(ValueError, match="cutmix has no detection mode"):
+    with pytest.raises(ValueError, match="mixup has no detection mode"):
         detection_pipeline(sample_coco.make(tmp_path / "c", train=2, val=1, progress=None),
-                           batch_size=2, device="cpu", augment="cutmix()")
+                           batch_size=2, device="cpu", augment="mixup()")
 
 
 def test_make_sample_data_coco_writes_exact_boxes(tmp_path, capsys):

@@ -134,24 +134,38 @@ class BboxErasing(MaskOp):
         return self.apply_batch(images, rows), rows, kept, kept_labels
 
     def _pixel_boxes(self, boxes, hw):
-        """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions, clipped to
-        the image; NaN rows pad, and replace dropped boxes (counted)."""
-        n, k = len(boxes), max([len(b) for b in boxes], default=0)
-        px = np.full((n, k, 4), np.nan)
-        for i, b in enumerate(boxes):  # packing only: one slice per sample
-            px[i, :len(b)] = np.asarray(b, np.float64).reshape(-1, 4)[:, [1, 0, 3, 2]]
-        px = np.clip(px, 0.0, 1.0) * np.tile(hw[:, None, :], 2)
-        bad = np.isnan(px).any(-1) | (px[..., 2] <= px[..., 0]) | (px[..., 3] <= px[..., 1])
-        present = np.arange(k)[None, :] < np.array([len(b) for b in boxes])[:, None]
-        self.invalid_boxes += int((bad & present).sum())
-        px[bad] = np.nan
+        px, invalid = pixel_boxes(boxes, hw)
+        self.invalid_boxes += invalid
         return px
 
     def _survivors(self, recs, hw, px, labels):
         keep, px = self.boxes_after(recs, hw, px)
-        rel = (px / np.tile(hw[:, None, :], 2))[..., [1, 0, 3, 2]].astype(np.float32)
-        return ([r[k] for r, k in zip(rel, keep)],
-                [np.asarray(lab)[k[:len(lab)]] for lab, k in zip(labels, keep)])
+        return [r[k] for r, k in zip(ltrb(px, hw), keep)], select(labels, keep)
+
+
+def pixel_boxes(boxes, hw):
+    """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions, clipped to
+    the image, NaN rows for padding and for dropped boxes (a NaN coordinate, or no area
+    once clipped); and how many were dropped."""
+    n, k = len(boxes), max([len(b) for b in boxes], default=0)
+    px = np.full((n, k, 4), np.nan)
+    for i, b in enumerate(boxes):  # packing only: one slice per sample
+        px[i, :len(b)] = np.asarray(b, np.float64).reshape(-1, 4)[:, [1, 0, 3, 2]]
+    px = np.clip(px, 0.0, 1.0) * np.tile(hw[:, None, :], 2)
+    bad = np.isnan(px).any(-1) | (px[..., 2] <= px[..., 0]) | (px[..., 3] <= px[..., 1])
+    present = np.arange(k)[None, :] < np.array([len(b) for b in boxes])[:, None]
+    px[bad] = np.nan
+    return px, int((bad & present).sum())
+
+
+def ltrb(px, hw) -> np.ndarray:
+    """float32 ltrb fractions from pixel ``(y0, x0, y1, x1)`` boxes."""
+    return (px / np.tile(hw[:, None, :], 2))[..., [1, 0, 3, 2]].astype(np.float32)
+
+
+def select(labels, keep) -> list:
+    """Per sample, the labels (rows) whose box is kept."""
+    return [np.asarray(lab)[k[:len(lab)]] for lab, k in zip(labels, keep)]
 
 
 def visibility(holes, counts, boxes, hw):

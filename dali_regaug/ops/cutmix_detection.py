@@ -1,0 +1,102 @@
+"""CutMix for detection: the partner's pixels, boxes and masks inside the pasted region
+(``kernels/composite.cu`` pastes pixels and masks).
+
+Yun et al. 2019 (CutMix) place the region as in :mod:`dali_regaug.ops.mixing`; the paper's
+detection results fine-tune CutMix-pretrained backbones and do not define box handling, so
+the box rules here are ours, following Random Erasing's for occlusion
+(:mod:`dali_regaug.ops.bbox_erasing`):
+
+* the base image's boxes are kept unchanged when their visible fraction outside the region
+  is at least ``min_visibility`` (and not zero);
+* the partner's boxes are clipped to the region and kept when the clipped box keeps at least
+  ``min_visibility`` of their area (and some area);
+* labels are the kept base labels followed by the kept partner labels; there is no ``lam``:
+  every object keeps its own label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dali_regaug import launch, validate
+from dali_regaug.ops import composite
+from dali_regaug.ops.base import _rows, scalars
+from dali_regaug.ops.bbox_erasing import ltrb, pixel_boxes, select, visibility
+from dali_regaug.ops.mixing import Mix
+
+
+class CutMixDetection(Mix):
+    """See the module docstring and :func:`dali_regaug.fn.cutmix` with ``boxes``."""
+
+    def __init__(self, *, alpha=1.0, prob=1.0, min_visibility=0.0, layout="HWC", seed=None,
+                 backend=None):
+        super().__init__(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout,
+                         seed=seed, backend=backend)
+        self.min_visibility = validate.number("min_visibility", min_visibility, 0.0, 1.0)
+        self.invalid_boxes = 0  # boxes dropped as NaN or empty, since construction
+
+    def boxes_after(self, p, hw, boxes, partner_boxes):
+        """Which base boxes stay, and the partner's boxes clipped to the region.
+
+        Parameters
+        ----------
+        p : structured ndarray
+            Records from :meth:`draw` (one region each).
+        hw : (N, 2) array
+        boxes, partner_boxes : (N, K, 4) float ndarrays
+            Pixel ``(y0, x0, y1, x1)`` of each sample's and of its partner's boxes, NaN rows
+            for none.
+
+        Returns
+        -------
+        keep : (N, K) bool
+        pasted : (N, K2) bool
+            Partner boxes that enter the image.
+        clipped : (N, K2, 4) float ndarray
+        """
+        visible = visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)[0]
+        keep = ~np.isnan(boxes[..., 0]) & (visible > 0) & (visible >= self.min_visibility)
+        region = np.where((p["count"] > 0)[:, None], p["boxes"][:, 0], 0)[:, None, :]
+        clipped = np.concatenate([np.maximum(partner_boxes[..., :2], region[..., :2]),
+                                  np.minimum(partner_boxes[..., 2:], region[..., 2:])], -1)
+        area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), -1)  # noqa: E731
+        full = np.nan_to_num(area(partner_boxes))
+        inside = np.nan_to_num(area(clipped))
+        pasted = (inside > 0) & (inside >= self.min_visibility * full)
+        return keep, pasted, clipped
+
+    # -- DALI python_function bodies ---------------------------------------------------------
+    def sample_batch(self, shapes, partners, boxes, labels, sample_ids=None):
+        """CPU op: shapes, partner indices, ltrb boxes and labels (and ids) in; parameter
+        bytes and the new boxes and labels out."""
+        hw = self._hw(shapes)
+        px, invalid = pixel_boxes(boxes, hw)
+        self.invalid_boxes += invalid
+        recs = self._draw_shapes(shapes, sample_ids)
+        order = scalars(partners)
+        keep, pasted, clipped = self.boxes_after(recs, hw, px, px[order])
+        out_boxes = [np.concatenate([a[k], b[m]]) for a, k, b, m in
+                     zip(ltrb(px, hw), keep, ltrb(clipped, hw), pasted)]
+        out_labels = [np.concatenate([a, b]) for a, b in
+                      zip(select(labels, keep), select([labels[i] for i in order], pasted))]
+        return _rows(recs), out_boxes, out_labels
+
+    def run_batch(self, images, partners, boxes, labels, sample_ids=None):
+        """CPU op sampling and applying in one step: images, partner indices, boxes and
+        labels (and ids) in; images, parameter bytes and the new boxes and labels out."""
+        rows, out_boxes, out_labels = self.sample_batch([a.shape for a in images], partners,
+                                                        boxes, labels, sample_ids)
+        return self.paste_batch(images, partners, rows), rows, out_boxes, out_labels
+
+    def paste_batch(self, images, partners, params):
+        """Images with the partner's region pasted (a second instance with ``layout="HWC"``
+        pastes masks): partners as indices into the batch (CPU) or a permuted batch (GPU),
+        parameter bytes from :meth:`sample_batch`."""
+        if not images:
+            return []
+        if np.ndim(partners[0]) < 2:
+            partners = [images[i] for i in scalars(partners)]
+        if launch.backend_for(images, self.backend) is None:
+            params = self._as_records(params)
+        return list(composite.apply(images, partners, params, layout=self.layout,
+                                    backend=self.backend, workspace=self._workspace))
