@@ -76,3 +76,40 @@ def test_cupy_mix_from_device_parameter_bytes_matches_numpy(layout):
     got = op.apply_batch([cupy.asarray(x) for x in a], [cupy.asarray(x) for x in b], rows)
     assert_match("gpu_mix", op.apply(a, b, p), [cupy.asnumpy(x) for x in got], p,
                  exact=False, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["HWC", "CHW"])
+def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
+    """The GPU nodes of bbox_erasing (and its mask eraser) and of CutMix's detection mode:
+    records sampled on the host arrive as device bytes."""
+    import cupy
+
+    from dali_regaug.ops.bbox_erasing import BboxErasing
+    from dali_regaug.ops.cutmix_detection import CutMixDetection
+    from dali_regaug.ops.erasing import eraser
+
+    rs = np.random.default_rng(3)
+    hw = np.array([(40, 48)] * 6)
+    images = make_images(rs, hw, 3, np.float32, layout)
+    masks = [np.full((40, 48, 1), 3, np.uint8) for _ in range(6)]
+    boxes = [np.array([[0.1, 0.2, 0.6, 0.7], [0.5, 0.1, 0.9, 0.4]], np.float32)] * 6
+    labels = [np.array([1, 2], np.int32)] * 6
+    shapes = [x.shape for x in images]
+    op = BboxErasing(prob=1.0, object_prob=1.0, fill=0.5, layout=layout, seed=7)
+    rows = op.sample_batch(shapes, boxes, labels)[0]
+    p = op._as_records(rows)
+    device_rows = [cupy.asarray(r) for r in rows]
+    got = op.apply_batch([cupy.asarray(x) for x in images], device_rows)
+    assert_match("gpu_bbox_erasing", op.apply(images, p), [cupy.asnumpy(x) for x in got], p)
+    masker = eraser(op.max_boxes + 1, 255)
+    got = masker.apply_batch([cupy.asarray(m) for m in masks], device_rows)
+    assert_match("gpu_bbox_masks", masker.apply(masks, p), [cupy.asnumpy(x) for x in got], p)
+
+    cut = CutMixDetection(layout=layout, seed=8)
+    perm = [np.array(i) for i in (1, 2, 3, 4, 5, 0)]
+    rows = cut.sample_batch(shapes, perm, boxes, labels)[0]
+    partners = [cupy.asarray(images[int(i)]) for i in perm]
+    got = cut.paste_batch([cupy.asarray(x) for x in images], partners,
+                          [cupy.asarray(r) for r in rows])
+    assert_match("gpu_cutmix_detection", cut.paste_batch(images, perm, rows),
+                 [cupy.asnumpy(x) for x in got], cut._as_records(rows))
