@@ -152,6 +152,25 @@ def test_bad_boxes_are_dropped_and_counted():
     assert np.isnan(px[0, 1:5]).all() and np.isnan(px[1]).all()
 
 
+def test_bad_boxes_in_a_pipeline_are_dropped_not_fatal():
+    """Empty lists, zero and negative sizes, boxes outside the image and NaN coordinates:
+    the pipeline runs, those boxes leave with their labels and are counted."""
+    rs = np.random.default_rng(5)
+    images = [rs.normal(size=(32, 32, 3)).astype(np.float32) for _ in range(3)]
+    boxes = [np.zeros((0, 4), np.float32),
+             np.array([[0.2, 0.2, 0.2, 0.5], [0.6, 0.1, 0.3, 0.4], [1.1, 1.1, 1.4, 1.3],
+                       [np.nan, 0, 1, 1], [0.1, 0.1, 0.6, 0.6]], np.float32),
+             np.array([[-1, -1, 2, 2]], np.float32)]
+    labels = [np.zeros(0, np.int32), np.arange(5, dtype=np.int32), np.array([7], np.int32)]
+    for build in (lambda x, b, lab: rfn.bbox_erasing(x, b, lab, prob=1.0, name="op"),
+                  lambda x, b, lab: rfn.cutmix(x, lab, boxes=b, name="op")):
+        pipe = _pipeline((images, boxes, labels), build)
+        *_, kept, kept_labels = pipe.run()
+        assert registry.ops(pipe)["op"].invalid_boxes == 4
+        assert all(np.isfinite(np.asarray(kept.at(i))).all() for i in range(3))
+        assert set(np.asarray(kept_labels.at(1)).tolist()) <= {4, 7}
+
+
 def _pipeline(batch, build, **kw):
     """A CPU pipeline over a fixed (images, boxes, labels) batch, fed again every run."""
     images, boxes, labels = batch

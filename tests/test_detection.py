@@ -125,6 +125,26 @@ def test_cutmix_detection_keeps_boxes_and_masks_on_their_objects(coco):
     assert checked > 30
 
 
+def test_gridmask_leaves_boxes_alone_and_batches_reach_torch(coco):
+    """GridMask after the detection augmentation changes pixels only (the paper's COCO
+    setup); the padded batch goes through DALIGenericIterator as dense tensors."""
+    from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+    plain, masked = (detection_pipeline(coco, batch_size=4, size=96, device="cpu", seed=2,
+                                        augment=a) for a in ("none", "grid_mask(d=16-32)"))
+    for _ in range(2):
+        a, b = plain.run(), masked.run()
+        for k in (1, 2, 3):  # boxes, labels, count
+            assert np.array_equal(a[k].as_array(), b[k].as_array())
+        assert not np.array_equal(a[0].as_array(), b[0].as_array())
+    fresh = detection_pipeline(coco, batch_size=4, size=96, device="cpu", seed=2,
+                               augment="grid_mask(d=16-32)")
+    it = DALIGenericIterator(fresh, fresh.output_names, reader_name="reader")
+    batch = next(it)[0]
+    assert batch["images"].shape == (4, 3, 96, 96) and batch["boxes"].shape == (4, 100, 4)
+    assert len(unpad(batch["boxes"], batch["labels"], batch["count"])) == 4
+
+
 def test_missing_coco_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="train2017"):
         detection_pipeline(tmp_path, batch_size=2, device="cpu")
