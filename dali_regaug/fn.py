@@ -81,33 +81,15 @@ def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object
                      max_boxes=max_boxes, layout=layout, seed=_seed(seed), backend=backend)
     ids = _check(op, images, sample_ids, return_params)
     _check_boxes(boxes, labels)
-    if images.device == "cpu":
-        images, params, boxes, labels = dali_fn.python_function(
-            images, boxes, labels, *ids, function=op.run_batch, batch_processing=True,
-            num_outputs=4, output_layouts=[op.layout, "", "", ""])
-    else:
-        params, boxes, labels = dali_fn.python_function(
-            images.shape(dtype=types.INT64), boxes, labels, *ids, function=op.sample_batch,
-            batch_processing=True, num_outputs=3)
-        images = dali_fn.python_function(images, params.gpu(), function=op.apply_batch,
-                                         batch_processing=True, device="gpu",
-                                         output_layouts=op.layout)
+    images, (params, boxes, labels) = _nodes(op, images, [], ids, 3, host=[boxes, labels])
     out = (images, boxes, labels)
     if masks is not None:
-        out += (masks if mask_fill is None else _erase_masks(op, masks, params, mask_fill),)
+        if mask_fill is not None:
+            fill = validate.number("mask_fill", mask_fill, 0, 255, integer=True)
+            masks = _on_masks(masks, params, eraser(op.max_boxes + 1, fill).apply_batch)
+        out += (masks,)
     registry.register(op, name)
     return out + ((params,) if return_params else ())
-
-
-def _erase_masks(op, masks, params, mask_fill):
-    """``masks`` (uint8 HWC) with the pixels under ``op``'s holes set to ``mask_fill``."""
-    fill = validate.number("mask_fill", mask_fill, 0, 255, integer=True)
-    apply = eraser(op.max_boxes + 1, fill).apply_batch
-    if masks.device == "cpu":
-        return dali_fn.python_function(masks, params, function=apply, batch_processing=True,
-                                       output_layouts="HWC")
-    return dali_fn.python_function(masks, params.gpu(), function=apply, batch_processing=True,
-                                   device="gpu", output_layouts="HWC")
 
 
 def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
@@ -323,22 +305,34 @@ def _check(op, images, sample_ids, return_params):
     return [sample_ids] if sample_ids is not None else []
 
 
-def _nodes(op, images, partners, ids, sampled):
+def _nodes(op, images, partners, ids, sampled, host=()):
     """The operator's DALI nodes; returns the images and ``sampled`` CPU outputs of the
     sampler, the parameter bytes first. On CPU one node samples and applies; on GPU the
-    CPU node samples, DALI moves the bytes, and the kernel runs on DALI's stream."""
+    CPU node samples, DALI moves the bytes, and the kernel runs on DALI's stream.
+    ``partners`` go to the applying node, ``host`` (CPU inputs such as boxes) to the
+    sampling one."""
     if images.device == "cpu":
-        out, *side = dali_fn.python_function(images, *partners, *ids, function=op.run_batch,
-                                             batch_processing=True, num_outputs=1 + sampled,
+        out, *side = dali_fn.python_function(images, *partners, *host, *ids,
+                                             function=op.run_batch, batch_processing=True,
+                                             num_outputs=1 + sampled,
                                              output_layouts=[op.layout] + [""] * sampled)
         return out, side
-    side = dali_fn.python_function(images.shape(dtype=types.INT64), *ids,
+    side = dali_fn.python_function(images.shape(dtype=types.INT64), *host, *ids,
                                    function=op.sample_batch, batch_processing=True,
                                    num_outputs=sampled)
     side = list(side) if sampled > 1 else [side]
     out = dali_fn.python_function(images, *partners, side[0].gpu(), function=op.apply_batch,
                                   batch_processing=True, device="gpu", output_layouts=op.layout)
     return out, side
+
+
+def _on_masks(masks, params, function, partners=()):
+    """uint8 HWC masks after ``function`` (an operator's ``apply_batch``) applied the
+    parameter bytes ``params`` to them, on the masks' device."""
+    gpu = masks.device == "gpu"
+    return dali_fn.python_function(masks, *partners, params.gpu() if gpu else params,
+                                   function=function, batch_processing=True,
+                                   device=masks.device, output_layouts="HWC")
 
 
 def _region(op, images, sample_ids, return_params, name):
@@ -369,25 +363,14 @@ def _cutmix_boxes(op, images, boxes, labels, masks, sample_ids, return_params, n
     ids = _check(op, images, sample_ids, return_params)
     _check_boxes(boxes, labels)
     perm = _permutation(op)
-    if images.device == "cpu":
-        images, params, boxes, labels = dali_fn.python_function(
-            images, perm, boxes, labels, *ids, function=op.run_batch, batch_processing=True,
-            num_outputs=4, output_layouts=[op.layout, "", "", ""])
-    else:
-        params, boxes, labels = dali_fn.python_function(
-            images.shape(dtype=types.INT64), perm, boxes, labels, *ids,
-            function=op.sample_batch, batch_processing=True, num_outputs=3)
-        images = dali_fn.python_function(images, _partners(images, perm), params.gpu(),
-                                         function=op.paste_batch, batch_processing=True,
-                                         device="gpu", output_layouts=op.layout)
+    # the sampler needs the partner indices for the partner's boxes, on CPU as on GPU
+    partners = [] if images.device == "cpu" else [_partners(images, perm)]
+    images, (params, boxes, labels) = _nodes(op, images, partners, ids, 3,
+                                             host=[perm, boxes, labels])
     out = (images, boxes, labels)
     if masks is not None:  # pasted with the pixels, by an instance with its own buffer
-        paste = CutMixDetection(layout="HWC", seed=0).paste_batch
-        on_gpu = masks.device == "gpu"
-        out += (dali_fn.python_function(masks, _partners(masks, perm),
-                                        params.gpu() if on_gpu else params, function=paste,
-                                        batch_processing=True, device=masks.device,
-                                        output_layouts="HWC"),)
+        paste = CutMixDetection(layout="HWC", seed=0).apply_batch
+        out += (_on_masks(masks, params, paste, [_partners(masks, perm)]),)
     registry.register(op, name)
     return out + ((params,) if return_params else ())
 

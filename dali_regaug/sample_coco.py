@@ -32,10 +32,12 @@ def default_root() -> Path:
 
 
 def annotations(root, split="train") -> Path:
+    """COCO's annotation file of ``split`` ("train" or "val") under ``root``."""
     return Path(root) / "annotations" / f"instances_{SPLITS[split]}.json"
 
 
 def images(root, split="train") -> Path:
+    """COCO's image folder of ``split`` under ``root``."""
     return Path(root) / SPLITS[split]
 
 

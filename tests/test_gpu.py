@@ -109,7 +109,7 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
     perm = [np.array(i) for i in (1, 2, 3, 4, 5, 0)]
     rows = cut.sample_batch(shapes, perm, boxes, labels)[0]
     partners = [cupy.asarray(images[int(i)]) for i in perm]
-    got = cut.paste_batch([cupy.asarray(x) for x in images], partners,
+    got = cut.apply_batch([cupy.asarray(x) for x in images], partners,
                           [cupy.asarray(r) for r in rows])
-    assert_match("gpu_cutmix_detection", cut.paste_batch(images, perm, rows),
+    assert_match("gpu_cutmix_detection", cut.apply_batch(images, perm, rows),
                  [cupy.asnumpy(x) for x in got], cut._as_records(rows))

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import launch, validate
-from dali_regaug.ops import composite
+from dali_regaug import validate
 from dali_regaug.ops.base import _rows, scalars
 from dali_regaug.ops.bbox_erasing import ltrb, pixel_boxes, select, visibility
 from dali_regaug.ops.mixing import Mix
@@ -86,17 +85,4 @@ class CutMixDetection(Mix):
         labels (and ids) in; images, parameter bytes and the new boxes and labels out."""
         rows, out_boxes, out_labels = self.sample_batch([a.shape for a in images], partners,
                                                         boxes, labels, sample_ids)
-        return self.paste_batch(images, partners, rows), rows, out_boxes, out_labels
-
-    def paste_batch(self, images, partners, params):
-        """Images with the partner's region pasted (a second instance with ``layout="HWC"``
-        pastes masks): partners as indices into the batch (CPU) or a permuted batch (GPU),
-        parameter bytes from :meth:`sample_batch`."""
-        if not images:
-            return []
-        if np.ndim(partners[0]) < 2:
-            partners = [images[i] for i in scalars(partners)]
-        if launch.backend_for(images, self.backend) is None:
-            params = self._as_records(params)
-        return list(composite.apply(images, partners, params, layout=self.layout,
-                                    backend=self.backend, workspace=self._workspace))
+        return self.apply_batch(images, partners, rows), rows, out_boxes, out_labels

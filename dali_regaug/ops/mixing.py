@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import rng, validate
+from dali_regaug import launch, rng, validate
 from dali_regaug.ops import composite, rects
 from dali_regaug.ops.base import Op, _rows, scalars
 
@@ -88,21 +88,24 @@ class Mix(Op):
         return _rows(recs), self._lams(recs, shapes)
 
     def apply_batch(self, images, partners, params):
-        """GPU op: images, partners and parameter bytes in, images out (one launch)."""
-        return list(self.apply(images, partners, params)) if images else []
+        """Op on the images' device: images, their partners and parameter bytes (or records)
+        in, images out. Partners are indices into the batch on CPU (views, not a permuted
+        copy), a permuted batch on GPU."""
+        if not images:
+            return []
+        if np.ndim(partners[0]) < 2:
+            partners = [images[i] for i in scalars(partners)]
+        if launch.backend_for(images, self.backend) is None:  # NumPy path: records
+            params = self._as_records(params)
+        return list(composite.apply(images, partners, params, layout=self.layout,
+                                    backend=self.backend, workspace=self._workspace))
 
     def run_batch(self, images, partners, sample_ids=None):
         """CPU op sampling and applying in one step: images, each sample's partner index in
-        the batch (and ids) in; images, parameter bytes and ``lam`` out. Partners are views
-        of the batch, not a permuted copy of it."""
+        the batch (and ids) in; images, parameter bytes and ``lam`` out."""
         shapes = [a.shape for a in images]
         recs = self._draw_shapes(shapes, sample_ids)
-        out = []
-        if images:
-            out = list(composite.apply(images, [images[i] for i in scalars(partners)], recs,
-                                       layout=self.layout, backend=self.backend,
-                                       workspace=self._workspace))
-        return out, _rows(recs), self._lams(recs, shapes)
+        return self.apply_batch(images, partners, recs), _rows(recs), self._lams(recs, shapes)
 
     def _lams(self, recs, shapes):
         return list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))
