@@ -7,7 +7,8 @@ the host side of the operator (sampling, visibility, box bookkeeping) per image.
 The default data is a COCO sample with about 7 objects per image before the crop (COCO's
 average), built once under the sample cache. Variants are the same reader -> box-aware crop
 -> ROI decode -> flip -> resize -> normalize pipeline with ``bbox_erasing`` (I+ORE,
-``min_visibility=0.3``, the paper's noise fill or a constant) or without it; rounds
+``min_visibility=0.3``, the paper's noise fill or a constant; or with no regions at all,
+which leaves the cost of passing the images through the operator) or without it; rounds
 interleave them and each figure is the median over rounds. Cost = 1 - throughput /
 throughput without it.
 """
@@ -30,7 +31,9 @@ from dali_regaug.pipelines import detection_pipeline
 VARIANTS = {"none": "none",
             "bbox_erasing": "bbox_erasing(p=0.5,object_prob=0.5,min_visibility=0.3)",
             "bbox_erasing (fill=0)": "bbox_erasing(p=0.5,object_prob=0.5,min_visibility=0.3,"
-                                     "fill=0)"}
+                                     "fill=0)",
+            # no regions: what the python_function round trip of the images costs by itself
+            "bbox_erasing (p=0)": "bbox_erasing(p=0,object_prob=0)"}
 
 
 def sample_root():

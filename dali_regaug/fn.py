@@ -21,6 +21,7 @@ from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
 from dali_regaug import registry, rng, validate
+from dali_regaug.ops import polygons
 from dali_regaug.ops.bbox_erasing import BboxErasing
 from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
@@ -74,20 +75,25 @@ def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None
 
 def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object_prob=0.5,
                  area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), fill="random", min_visibility=0.0,
-                 shrink=False, max_boxes=100, masks=None, mask_fill=None, layout="HWC",
-                 seed=None, sample_ids=None, return_params=False, backend=None, name=None):
+                 shrink=False, max_boxes=100, masks=None, mask_fill=None, polygons=None,
+                 vertices=None, layout="HWC", seed=None, sample_ids=None, return_params=False,
+                 backend=None, name=None):
     op = BboxErasing(mode=mode, prob=prob, object_prob=object_prob, area=area, aspect=aspect,
                      fill=fill, min_visibility=min_visibility, shrink=shrink,
                      max_boxes=max_boxes, layout=layout, seed=_seed(seed), backend=backend)
     ids = _check(op, images, sample_ids, return_params)
-    _check_boxes(boxes, labels)
-    images, (params, boxes, labels) = _nodes(op, images, [], ids, 3, host=[boxes, labels])
+    _check_boxes(boxes, labels, polygons, vertices)
+    images, (params, boxes, labels, kept) = _nodes(op, images, [], ids, 4,
+                                                   host=[boxes, labels])
     out = (images, boxes, labels)
     if masks is not None:
         if mask_fill is not None:
             fill = validate.number("mask_fill", mask_fill, 0, 255, integer=True)
             masks = _on_masks(masks, params, eraser(op.max_boxes + 1, fill).apply_batch)
         out += (masks,)
+    if polygons is not None:
+        out += tuple(dali_fn.segmentation.select_masks(kept, polygons, vertices,
+                                                       reindex_masks=True))
     registry.register(op, name)
     return out + ((params,) if return_params else ())
 
@@ -100,18 +106,20 @@ def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, p
     return _mixed(op, images, labels, sample_ids, return_params, name)
 
 
-def cutmix(images, labels, *, alpha=1.0, prob=1.0, boxes=None, masks=None, min_visibility=0.0,
-           layout="HWC", seed=None, sample_ids=None, return_params=False, backend=None,
-           name=None):
+def cutmix(images, labels, *, alpha=1.0, prob=1.0, boxes=None, masks=None, polygons=None,
+           vertices=None, min_visibility=0.0, layout="HWC", seed=None, sample_ids=None,
+           return_params=False, backend=None, name=None):
     if boxes is None:
-        if masks is not None or min_visibility:
-            raise ValueError("masks and min_visibility are for the detection mode: give boxes")
+        if masks is not None or polygons is not None or min_visibility:
+            raise ValueError("masks, polygons and min_visibility are for the detection mode: "
+                             "give boxes")
         op = Mix(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout,
                  seed=_seed(seed), backend=backend)
         return _mixed(op, images, labels, sample_ids, return_params, name)
     op = CutMixDetection(alpha=alpha, prob=prob, min_visibility=min_visibility, layout=layout,
                          seed=_seed(seed), backend=backend)
-    return _cutmix_boxes(op, images, boxes, labels, masks, sample_ids, return_params, name)
+    return _cutmix_boxes(op, images, boxes, labels, masks, (polygons, vertices), sample_ids,
+                         return_params, name)
 
 
 def mixup(images, labels, *, alpha=0.2, prob=1.0, layout="HWC", seed=None, sample_ids=None,
@@ -212,10 +220,15 @@ bbox_erasing.__doc__ = """Random Erasing for detection, IRE/ORE/I+ORE (Zhong et 
         labels.
     mask_fill : int, optional
         Value for erased mask pixels (an ignore label such as 255); ``None`` leaves masks as
-        they are.""" + _COMMON.replace(
+        they are.
+    polygons, vertices : DataNode, optional
+        CPU instance masks as ``readers.coco(polygon_masks=True)`` gives them
+        (:mod:`dali_regaug.ops.polygons`); the instances of removed boxes are removed and
+        the rest renumbered like the boxes. Polygons are not cut by the regions (as unshrunk
+        boxes).""" + _COMMON.replace(
     "DataNode, or (DataNode, DataNode) with ``return_params``.",
-    "(images, boxes, labels), then masks when given, then the parameter records with "
-    "``return_params``.")
+    "(images, boxes, labels), then masks when given, then polygons and vertices when "
+    "given, then the parameter records with ``return_params``.")
 
 
 _MIXED = _COMMON.replace(
@@ -252,10 +265,14 @@ cutmix.__doc__ = _mixing_doc("CutMix (Yun et al. 2019)", """
         ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.
     boxes : DataNode, optional
         Detection mode (:mod:`dali_regaug.ops.cutmix_detection`): CPU ltrb boxes, one row
-        per label. The outputs are then ``(images, boxes, labels)``, then ``masks`` when
-        given, then the parameters: no ``lam``, every object keeps its own label.
+        per label. The outputs are then ``(images, boxes, labels)``, then ``masks``, then
+        ``polygons`` and ``vertices`` when given, then the parameters: no ``lam``, every
+        object keeps its own label.
     masks : DataNode, optional
         uint8 HWC segmentation masks, pasted with the pixels (detection mode).
+    polygons, vertices : DataNode, optional
+        CPU instance masks (``readers.coco(polygon_masks=True)``, detection mode): the kept
+        base instances, then the partner's pasted ones clipped to the region.
     min_visibility : float
         Detection mode: the fraction of a base box that must stay uncovered, and of a
         partner box that must lie inside the region, for the box to be kept.""")
@@ -353,24 +370,39 @@ def _partners(images, perm):
     return perm if images.device == "cpu" else dali_fn.permute_batch(images, indices=perm)
 
 
-def _check_boxes(boxes, labels):
+def _check_boxes(boxes, labels, polygons=None, vertices=None):
     for arg, node in (("boxes", boxes), ("labels", labels)):
         if not isinstance(node, DataNode) or node.device != "cpu":
             raise TypeError(f"{arg} must be a CPU DataNode (one row per object)")
+    if (polygons is None) != (vertices is None):
+        raise ValueError("polygons and vertices go together: give both or neither")
+    for arg, node in (("polygons", polygons), ("vertices", vertices)):
+        if node is not None and (not isinstance(node, DataNode) or node.device != "cpu"):
+            raise TypeError(f"{arg} must be a CPU DataNode, as readers.coco(polygon_masks=True) "
+                            f"gives")
 
 
-def _cutmix_boxes(op, images, boxes, labels, masks, sample_ids, return_params, name):
+def _cutmix_boxes(op, images, boxes, labels, masks, instances, sample_ids, return_params,
+                  name):
     ids = _check(op, images, sample_ids, return_params)
-    _check_boxes(boxes, labels)
+    _check_boxes(boxes, labels, *instances)
     perm = _permutation(op)
     # the sampler needs the partner indices for the partner's boxes, on CPU as on GPU
     partners = [] if images.device == "cpu" else [_partners(images, perm)]
-    images, (params, boxes, labels) = _nodes(op, images, partners, ids, 3,
-                                             host=[perm, boxes, labels])
+    images, (params, boxes, labels, kept, pasted, regions) = _nodes(
+        op, images, partners, ids, 6, host=[perm, boxes, labels])
     out = (images, boxes, labels)
     if masks is not None:  # pasted with the pixels, by an instance with its own buffer
         paste = CutMixDetection(layout="HWC", seed=0).apply_batch
         out += (_on_masks(masks, params, paste, [_partners(masks, perm)]),)
+    if instances[0] is not None:
+        own = dali_fn.segmentation.select_masks(kept, *instances, reindex_masks=True)
+        theirs = dali_fn.segmentation.select_masks(
+            pasted, *(dali_fn.permute_batch(x, indices=perm) for x in instances),
+            reindex_masks=True)
+        out += tuple(dali_fn.python_function(*own, kept, *theirs, regions,
+                                             function=polygons.paste_batch,
+                                             batch_processing=True, num_outputs=2))
     registry.register(op, name)
     return out + ((params,) if return_params else ())
 

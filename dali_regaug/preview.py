@@ -79,8 +79,9 @@ COCO_SPECS = (
 
 def run_coco(root, *, out: Path, specs=COCO_SPECS, columns=5, size=256, seed=0,
              device="auto"):
-    """Write a grid of the same COCO crops under each spec, with the boxes each row's
-    pipeline returns drawn on its images; returns the path.
+    """Write a grid of the same COCO crops under each spec, with the boxes (white) and
+    instance polygons (cyan) each row's pipeline returns drawn on its images; returns the
+    path.
 
     Parameters
     ----------
@@ -97,10 +98,11 @@ def run_coco(root, *, out: Path, specs=COCO_SPECS, columns=5, size=256, seed=0,
     rows = []
     for text in ("none", *specs):  # same seed: every row sees the same crops and flips
         pipe = detection_pipeline(root, batch_size=columns, size=size, augment=text,
-                                  device=device, seed=seed)
-        images, boxes, labels, count = pipe.run()[:4]
+                                  masks="polygon", device=device, seed=seed)
+        images, boxes, labels, count, _, polygons, vertices = pipe.run()
         rows.append(_draw_boxes(_to_uint8(images, IMAGENET_MEAN, IMAGENET_STD),
-                                _array(boxes), _array(count).reshape(-1)))
+                                _array(boxes), _array(count).reshape(-1), _array(polygons),
+                                _array(vertices)))
     out.parent.mkdir(parents=True, exist_ok=True)
     _grid(rows, ["input"] + [spec.describe(s) for s in specs]).save(out)
     return out
@@ -110,13 +112,16 @@ def _array(tl):
     return (tl.as_cpu() if hasattr(tl, "as_cpu") else tl).as_array()
 
 
-def _draw_boxes(images, boxes, count):
+def _draw_boxes(images, boxes, count, polygons, vertices):
     from PIL import Image, ImageDraw
 
     out = []
-    for image, b, k in zip(images, boxes, count):
+    for image, b, k, polys, verts in zip(images, boxes, count, polygons, vertices):
         im = Image.fromarray(image)
         h, w = image.shape[:2]
+        for _, first, end in polys[polys[:, 0] >= 0]:
+            ImageDraw.Draw(im).polygon([tuple(v) for v in verts[first:end] * [w, h]],
+                                       outline="cyan", width=1)
         for x0, y0, x1, y1 in b[:k] * [w, h, w, h]:
             ImageDraw.Draw(im).rectangle([x0, y0, x1 - 1, y1 - 1], outline="white", width=2)
         out.append(np.asarray(im))

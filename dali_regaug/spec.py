@@ -78,8 +78,8 @@ def mixes(spec) -> bool:
     return any(name in MIXING for name, _ in parse(spec))
 
 
-def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=None, seed=None,
-          return_params=False, prefix=""):
+def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None,
+          vertices=None, sample_ids=None, seed=None, return_params=False, prefix=""):
     """Apply the spec's operators in order inside a pipeline definition.
 
     Parameters
@@ -88,9 +88,10 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=No
         See :func:`parse`.
     images, labels : DataNode
     layout : {"HWC", "CHW"}
-    boxes, masks : DataNode, optional
-        Detection: ltrb boxes (one row per label) and optional uint8 pixel masks, which
-        ``bbox_erasing`` updates; mixing operators are then refused.
+    boxes, masks, polygons, vertices : DataNode, optional
+        Detection: ltrb boxes (one row per label), optional uint8 pixel masks and optional
+        instance polygons, which ``bbox_erasing`` and ``cutmix`` update; the other mixing
+        operators are then refused.
     sample_ids : DataNode, optional
         Passed to every operator (each sample's draws then follow its id).
     seed : int, optional
@@ -103,13 +104,17 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=No
     Returns
     -------
     (images, targets), plus the parameters if asked; ``targets`` is ``(labels,)`` or
-    ``(labels_a, labels_b, lam)``, or with boxes ``(boxes, labels)`` and then ``masks``.
+    ``(labels_a, labels_b, lam)``, or with boxes ``(boxes, labels)``, then ``masks``, then
+    ``polygons`` and ``vertices``, those given.
     """
     from dali_regaug import fn as rfn
 
     targets, params = (labels,), []
     if boxes is not None:
-        targets = (boxes, labels) + (() if masks is None else (masks,))
+        given = dict(boxes=boxes, labels=labels, masks=masks, polygons=polygons,
+                     vertices=vertices)
+        names = [k for k, v in given.items() if v is not None]
+        targets = tuple(given[k] for k in names)
     for k, (name, kwargs) in enumerate(parse(spec)):
         if name in MIXING and name != "cutmix" and boxes is not None:
             raise ValueError(f"augment: {name} has no detection mode; use cutmix, "
@@ -121,8 +126,7 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, sample_ids=No
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
         if name in BOXES or (name in MIXING and boxes is not None):  # cutmix's detection mode
-            box_args = dict(boxes=targets[0], masks=(targets[2:] or [None])[0])
-            images, *targets, p = getattr(rfn, name)(images, labels=targets[1], **box_args,
+            images, *targets, p = getattr(rfn, name)(images, **dict(zip(names, targets)),
                                                      **kwargs)
         elif name in MIXING:
             images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
@@ -187,8 +191,8 @@ def _check(name, kwargs):
     kwargs = {_ARG_ALIASES.get(k, k): v for k, v in kwargs.items()}
     ramp = kwargs.pop("ramp", None)
     allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
-               if p not in ("images", "labels", "boxes", "masks", "layout", "sample_ids",
-                            "return_params", "name")]
+               if p not in ("images", "labels", "boxes", "masks", "polygons", "vertices",
+                            "layout", "sample_ids", "return_params", "name")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from dali_regaug import validate
 from dali_regaug.loader import Loader
 
-__all__ = ["Loader", "mixed_cross_entropy", "soft_targets", "unpad"]
+__all__ = ["Loader", "instance_masks", "mixed_cross_entropy", "soft_targets", "unpad"]
 
 
 def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -79,6 +79,61 @@ def unpad(boxes, labels, count) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if len(t) != len(n):
             raise ValueError(f"{name} has {len(t)} images for {len(n)} counts")
     return [(boxes[i, :k], labels[i, :k]) for i, k in enumerate(n)]
+
+
+def instance_masks(polygons, vertices, count, size) -> list[torch.Tensor]:
+    """Per image, the ``(count[i], H, W)`` bool masks of its instances (torchvision's
+    ``targets["masks"]``) from the padded polygons of
+    :func:`dali_regaug.pipelines.detection_pipeline` with ``masks="polygon"``.
+
+    A pixel belongs to an instance when its centre is inside one of the instance's polygons
+    (even-odd rule), as COCO's rasterization of polygons.
+
+    Parameters
+    ----------
+    polygons : (N, max_polygons, 3) int tensor
+        ``[instance, first vertex, end vertex)`` rows, -1 rows after the last.
+    vertices : (N, max_vertices, 2) float tensor
+        ``(x, y)`` fractions of the image.
+    count : (N,) or (N, 1) tensor
+    size : int or (int, int)
+        ``H`` and ``W`` of the masks.
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    n = count.reshape(-1).tolist()
+    if not len(polygons) == len(vertices) == len(n):
+        raise ValueError(f"polygons, vertices and count have {len(polygons)}, "
+                         f"{len(vertices)} and {len(n)} images")
+    return [_raster(p[p[:, 0] >= 0].long(), v.float(), k, h, w)
+            for p, v, k in zip(polygons, vertices, n)]
+
+
+def _raster(polygons, vertices, count, h, w):
+    """Even-odd fill at pixel centres: each polygon edge crossing a row's centre line flips
+    the pixels left of the crossing (a difference array along the row)."""
+    dev = vertices.device
+    sizes = polygons[:, 2] - polygons[:, 1]
+    edge = torch.repeat_interleave(torch.arange(len(polygons), device=dev), sizes)
+    first = torch.repeat_interleave(polygons[:, 1], sizes)
+    idx = first + torch.arange(len(edge), device=dev) - torch.repeat_interleave(
+        torch.cumsum(sizes, 0) - sizes, sizes)
+    nxt = torch.where(idx + 1 == torch.repeat_interleave(polygons[:, 2], sizes),
+                      first, idx + 1)
+    (x0, y0), (x1, y1) = vertices[idx].T * torch.tensor([[w], [h]], device=dev), \
+        vertices[nxt].T * torch.tensor([[w], [h]], device=dev)
+    rows = torch.arange(h, device=dev, dtype=vertices.dtype)[:, None] + 0.5  # (H, 1)
+    crosses = (y0 > rows) != (y1 > rows)  # (H, E)
+    x = x0 + (rows - y0) * (x1 - x0) / torch.where(crosses, y1 - y0, torch.ones_like(y0))
+    cols = torch.clamp(torch.ceil(x - 0.5), 0, w).long()  # pixels left of the crossing
+    diff = torch.zeros(len(polygons), h, w + 1, device=dev)
+    r, e = torch.nonzero(crosses, as_tuple=True)
+    diff.index_put_((edge[e], r, torch.zeros_like(r)), torch.ones(len(r), device=dev),
+                    accumulate=True)
+    diff.index_put_((edge[e], r, cols[r, e]), -torch.ones(len(r), device=dev),
+                    accumulate=True)
+    inside = (torch.cumsum(diff, -1)[..., :w] % 2 == 1).float()
+    masks = torch.zeros(count, h, w, device=dev).index_add_(0, polygons[:, 0], inside)
+    return masks > 0
 
 
 def _column(x) -> torch.Tensor:

@@ -1,21 +1,24 @@
 """COCO detection pipeline with box-aware region operators.
 
-read (``readers.coco``: ltrb boxes as fractions, labels, optionally pixel masks) -> box-aware
-random crop (``random_bbox_crop``, SSD's thresholds), decoded with ROI decoding -> flip
-(``bb_flip`` for boxes) -> resize to a square -> normalize -> the operators of an
-``augment`` spec (``bbox_erasing``, or mask operators that leave boxes alone, as GridMask's
-COCO setup does) -> boxes and labels padded to ``max_boxes`` with a count per sample, so
-that batches are dense tensors for ``DALIGenericIterator``
-(:func:`dali_regaug.torch.unpad` splits them again).
+read (``readers.coco``: ltrb boxes as fractions, labels, optionally pixel masks or instance
+polygons) -> box-aware random crop (``random_bbox_crop``, SSD's thresholds), decoded with ROI
+decoding -> flip (``bb_flip`` for boxes, ``coord_flip`` for polygons) -> resize to a square
+-> normalize -> the operators of an ``augment`` spec (``bbox_erasing``, ``cutmix``, or mask
+operators that leave boxes alone, as GridMask's COCO setup does) -> boxes and labels padded
+to ``max_boxes`` with a count per sample, polygons and vertices padded too, so that batches
+are dense tensors for ``DALIGenericIterator`` (:func:`dali_regaug.torch.unpad` splits them
+again, :func:`dali_regaug.torch.instance_masks` rasterizes the polygons).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from nvidia.dali import fn, math, pipeline_def, types
 
 from dali_regaug import sample_coco, spec, validate
+from dali_regaug.ops import polygons as polys
 from dali_regaug.pipelines.classification import _normalize, _pipe_args, resolve_device, \
     resolve_shard
 
@@ -36,15 +39,18 @@ def coco_files(root, split="train") -> tuple[Path, Path]:
 
 
 def detection_pipeline(root, *, batch_size, split="train", size=320, augment=None,
-                       masks=False, max_boxes=100, layout="CHW", device="auto", seed=None,
-                       shard_id=None, num_shards=None, crop=True, mirror=True,
-                       num_threads=None, prefetch_queue_depth=2):
+                       masks=None, max_boxes=100, max_polygons=None, max_vertices=None,
+                       layout="CHW", device="auto", seed=None, shard_id=None, num_shards=None,
+                       crop=True, mirror=True, num_threads=None, prefetch_queue_depth=2):
     """A built COCO pipeline.
 
     Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``boxes``
     (float32 ``(max_boxes, 4)`` ltrb fractions, zero rows after ``count``), ``labels``
     (int32 ``(max_boxes,)``, -1 after ``count``), ``count`` (int32), ``image_id``, then
-    ``masks`` (uint8 ``(size, size)`` category per pixel) with ``masks=True``.
+    ``masks`` (uint8 ``(size, size)`` category per pixel) with ``masks="pixel"``, or
+    ``polygons`` (int32 ``(max_polygons, 3)`` rows ``[instance, first vertex, end vertex)``,
+    -1 rows after the last) and ``vertices`` (float32 ``(max_vertices, 2)`` ``(x, y)``
+    fractions) with ``masks="polygon"``; instance ``j`` is box ``j``'s, clipped to the image.
 
     Parameters
     ----------
@@ -57,11 +63,15 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
         Side of the square output.
     augment : str, dict or list, optional
         A spec (:func:`dali_regaug.spec.parse`) of ``bbox_erasing`` and mask operators.
-    masks : bool
-        Also read COCO's polygons as pixel masks and carry them through crop, flip, resize
-        and erasing (``bbox_erasing(mask_fill=...)``).
+    masks : {None, "pixel", "polygon"}
+        Also read COCO's polygons, as pixel masks (``True`` means this) carried through
+        crop, flip, resize, erasing (``bbox_erasing(mask_fill=...)``) and CutMix, or as
+        instance polygons selected, moved and clipped with their boxes.
     max_boxes : int
         Boxes kept per image (the first ones, after crop and erasing).
+    max_polygons, max_vertices : int, optional
+        Padded sizes of the polygon outputs; default ``2 * max_boxes`` and
+        ``64 * max_boxes``. An image with more raises an error naming the argument.
     layout : {"CHW", "HWC"}
     device : {"auto", "cpu", "gpu"}
     seed : int, optional
@@ -78,23 +88,37 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
     validate.number("batch_size", batch_size, 1, None, integer=True)
     max_boxes = validate.number("max_boxes", max_boxes, 1, 10000, integer=True)
     layout = validate.layout(layout)
+    masks = "pixel" if masks is True else (masks or None)
+    if masks not in (None, "pixel", "polygon"):
+        raise ValueError(f"masks={masks!r}: expected None, 'pixel' or 'polygon'")
+    max_polygons = validate.number("max_polygons", max_polygons or 2 * max_boxes, 1, None,
+                                   integer=True)
+    max_vertices = validate.number("max_vertices", max_vertices or 64 * max_boxes, 3, None,
+                                   integer=True)
     shard, shards = resolve_shard(shard_id, num_shards)
     dev = resolve_device(device)
     train = split == "train"
-    names = ["images", "boxes", "labels", "count", "image_id"] + (["masks"] if masks else [])
+    names = ["images", "boxes", "labels", "count", "image_id"] + {
+        None: [], "pixel": ["masks"], "polygon": ["polygons", "vertices"]}[masks]
 
     @pipeline_def(**_pipe_args(batch_size, num_threads, dev, seed, shard,
                                prefetch_queue_depth))
     def pipe():
-        jpegs, boxes, labels, *pixel_masks, ids = fn.readers.coco(
+        jpegs, boxes, labels, *extra, ids = fn.readers.coco(
             file_root=str(folder), annotations_file=str(ann), ltrb=True, ratio=True,
-            pixelwise_masks=masks, image_ids=True, shard_id=shard, num_shards=shards,
-            shuffle_after_epoch=train, pad_last_batch=True, name="reader")
+            pixelwise_masks=masks == "pixel", polygon_masks=masks == "polygon",
+            image_ids=True, shard_id=shard, num_shards=shards, shuffle_after_epoch=train,
+            pad_last_batch=True, name="reader")
+        pixel_masks, instances = (extra, []) if masks == "pixel" else ([], extra)
         decoder = dict(device="mixed" if dev == "gpu" else "cpu", output_type=types.RGB)
         if train and crop:
-            anchor, extent, boxes, labels = fn.random_bbox_crop(boxes, labels, **CROP)
+            anchor, extent, boxes, labels, *kept = fn.random_bbox_crop(
+                boxes, labels, output_bbox_indices=bool(instances), **CROP)
             images = fn.decoders.image_slice(jpegs, anchor, extent, **decoder)
             pixel_masks = [fn.slice(m, anchor, extent, axis_names="WH") for m in pixel_masks]
+            if instances:
+                p, v = fn.segmentation.select_masks(*kept, *instances, reindex_masks=True)
+                instances = [p, (v - anchor) / extent]
         else:
             images = fn.decoders.image(jpegs, **decoder)
         pixel_masks = [fn.cast(m, dtype=types.UINT8) for m in pixel_masks]
@@ -103,19 +127,28 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
             flip = {"mirror": fn.random.coin_flip()}
             boxes = fn.bb_flip(boxes, ltrb=True, horizontal=flip["mirror"])
             pixel_masks = [fn.flip(m, horizontal=flip["mirror"]) for m in pixel_masks]
+            instances = instances and [instances[0], fn.coord_flip(
+                instances[1], layout="xy", flip_x=flip["mirror"])]
         images = _normalize(fn.resize(images, size=[size, size]), layout, **flip)
         pixel_masks = [fn.resize(m, size=[size, size], interp_type=types.INTERP_NN,
                                  antialias=False) for m in pixel_masks]
         if dev == "gpu":
             pixel_masks = [m.gpu() for m in pixel_masks]
-        images, (boxes, labels, *pixel_masks) = spec.build(
-            augment, images, labels, boxes=boxes, masks=pixel_masks[0] if masks else None,
+        images, (boxes, labels, *extra) = spec.build(
+            augment, images, labels, boxes=boxes, masks=(pixel_masks or [None])[0],
+            polygons=(instances or [None])[0], vertices=(instances or [None, None])[1],
             layout=layout)
         count = math.min(labels.shape(dtype=types.INT32)[0:1], max_boxes)
         boxes = _pad(boxes, max_boxes, 0.0)
         labels = _pad(labels, max_boxes, -1)
-        pixel_masks = [fn.reshape(m, layout="HW", shape=[size, size]) for m in pixel_masks]
-        return (images, boxes, labels, count, ids, *pixel_masks)
+        if masks == "pixel":
+            extra = [fn.reshape(extra[0], layout="HW", shape=[size, size])]
+        elif masks == "polygon":
+            extra = fn.python_function(
+                *extra, count, function=partial(polys.pad_batch, max_polygons=max_polygons,
+                                                max_vertices=max_vertices),
+                batch_processing=True, num_outputs=2)
+        return (images, boxes, labels, count, ids, *extra)
 
     p = pipe()
     p.build()

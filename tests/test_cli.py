@@ -41,9 +41,14 @@ def test_preview_coco_draws_each_rows_boxes(tmp_path, capsys):
     assert np.asarray(Image.open(out)).shape[:2] == ((len(COCO_SPECS) + 1) * (48 + 6),
                                                      300 + 2 * (48 + 6))
     assert f"2 images x {len(COCO_SPECS) + 1} rows" in capsys.readouterr().out
+    polygons = np.array([[[0, 0, 3], [-1, -1, -1]]])  # one triangle, then padding
+    vertices = np.array([[[0.3, 0.35], [0.7, 0.35], [0.5, 0.65], [0, 0]]])
     drawn = _draw_boxes(np.zeros((1, 20, 40, 3), np.uint8),
-                        np.array([[[0.25, 0.25, 0.75, 0.75], [0, 0, 1, 1]]]), np.array([1]))[0]
+                        np.array([[[0.25, 0.25, 0.75, 0.75], [0, 0, 1, 1]]]), np.array([1]),
+                        polygons, vertices)[0]
     outline = np.zeros((20, 40), bool)
     outline[5:15, 10:30] = True
     outline[7:13, 12:28] = False  # a 2-pixel outline around the first box only
-    assert np.array_equal(drawn.max(-1) == 255, outline)
+    assert np.array_equal((drawn == 255).all(-1), outline)
+    cyan = np.argwhere((drawn == [0, 255, 255]).all(-1))  # the triangle, inside the box
+    assert len(cyan) > 10 and cyan.min(0).tolist() == [7, 12] and cyan.max(0).tolist()[0] <= 13

@@ -84,7 +84,7 @@ def test_padded_outputs_and_unpad(coco):
 def test_bbox_erasing_in_the_pipeline_keeps_boxes_consistent(coco):
     """Object-aware erasing with masks: erased mask pixels get the ignore label, kept boxes
     still sit on their objects, and boxes shrink to what is visible."""
-    pipe = detection_pipeline(coco, batch_size=8, size=160, masks=True, device="cpu", seed=4,
+    pipe = detection_pipeline(coco, batch_size=8, size=160, masks="pixel", device="cpu", seed=4,
                               augment="bbox_erasing(mode=object,object_prob=1,fill=0,"
                                       "min_visibility=0.3,shrink=true,mask_fill=255)")
     erased_pixels = 0
@@ -107,7 +107,7 @@ def test_cutmix_detection_keeps_boxes_and_masks_on_their_objects(coco):
     still sits on an object of its label, in the pixels and in the pasted masks. A kept
     rectangle (squares, bars) shows at least ``min_visibility`` of its colour; a partner's
     is clipped to the region, so it is all colour."""
-    pipe = detection_pipeline(coco, batch_size=8, size=160, masks=True, device="cpu", seed=6,
+    pipe = detection_pipeline(coco, batch_size=8, size=160, masks="pixel", device="cpu", seed=6,
                               augment="cutmix(alpha=1,min_visibility=0.5)")
     checked = 0
     for _ in range(4):

@@ -119,28 +119,27 @@ class BboxErasing(MaskOp):
 
     # -- DALI python_function bodies ---------------------------------------------------------
     def sample_batch(self, shapes, boxes, labels, sample_ids=None):
-        """CPU op: shapes, ltrb boxes and labels (and ids) in; parameter bytes and the kept
-        boxes and labels out."""
+        """CPU op: shapes, ltrb boxes and labels (and ids) in; parameter bytes, the kept
+        boxes and labels, and the kept boxes' indices (for ``segmentation.select_masks``)
+        out."""
         hw = self._hw(shapes)
         px = self._pixel_boxes(boxes, hw)
         recs = self._draw_shapes(shapes, sample_ids, boxes=px)
-        return (_rows(recs), *self._survivors(recs, hw, px, labels))
+        keep, px = self.boxes_after(recs, hw, px)
+        return (_rows(recs), [r[k] for r, k in zip(ltrb(px, hw), keep)], select(labels, keep),
+                indices(labels, keep))
 
     def run_batch(self, images, boxes, labels, sample_ids=None):
         """CPU op sampling and applying in one step: images, boxes and labels (and ids) in;
-        images, parameter bytes and the kept boxes and labels out."""
-        rows, kept, kept_labels = self.sample_batch([a.shape for a in images], boxes, labels,
-                                                    sample_ids)
-        return self.apply_batch(images, rows), rows, kept, kept_labels
+        images and :meth:`sample_batch`'s outputs out."""
+        rows, *kept = self.sample_batch([a.shape for a in images], boxes, labels, sample_ids)
+        return (self.apply_batch(images, rows), rows, *kept)
 
     def _pixel_boxes(self, boxes, hw):
         px, invalid = pixel_boxes(boxes, hw)
         self.invalid_boxes += invalid
         return px
 
-    def _survivors(self, recs, hw, px, labels):
-        keep, px = self.boxes_after(recs, hw, px)
-        return [r[k] for r, k in zip(ltrb(px, hw), keep)], select(labels, keep)
 
 
 def pixel_boxes(boxes, hw):
@@ -166,6 +165,11 @@ def ltrb(px, hw) -> np.ndarray:
 def select(labels, keep) -> list:
     """Per sample, the labels (rows) whose box is kept."""
     return [np.asarray(lab)[k[:len(lab)]] for lab, k in zip(labels, keep)]
+
+
+def indices(labels, keep) -> list:
+    """Per sample, the int32 indices of the kept boxes."""
+    return [np.flatnonzero(k[:len(lab)]).astype(np.int32) for lab, k in zip(labels, keep)]
 
 
 def visibility(holes, counts, boxes, hw):

@@ -20,7 +20,7 @@ import numpy as np
 
 from dali_regaug import validate
 from dali_regaug.ops.base import _rows, scalars
-from dali_regaug.ops.bbox_erasing import ltrb, pixel_boxes, select, visibility
+from dali_regaug.ops.bbox_erasing import indices, ltrb, pixel_boxes, select, visibility
 from dali_regaug.ops.mixing import Mix
 
 
@@ -55,7 +55,7 @@ class CutMixDetection(Mix):
         """
         visible = visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)[0]
         keep = ~np.isnan(boxes[..., 0]) & (visible > 0) & (visible >= self.min_visibility)
-        region = np.where((p["count"] > 0)[:, None], p["boxes"][:, 0], 0)[:, None, :]
+        region = _region(p)[:, None, :]
         clipped = np.concatenate([np.maximum(partner_boxes[..., :2], region[..., :2]),
                                   np.minimum(partner_boxes[..., 2:], region[..., 2:])], -1)
         area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), -1)  # noqa: E731
@@ -67,22 +67,31 @@ class CutMixDetection(Mix):
     # -- DALI python_function bodies ---------------------------------------------------------
     def sample_batch(self, shapes, partners, boxes, labels, sample_ids=None):
         """CPU op: shapes, partner indices, ltrb boxes and labels (and ids) in; parameter
-        bytes and the new boxes and labels out."""
+        bytes, the new boxes and labels, then for instance masks the indices of the kept
+        own boxes and of the pasted partner boxes, and the region as ``(x0, y0, x1, y1)``
+        fractions, out."""
         hw = self._hw(shapes)
         px, invalid = pixel_boxes(boxes, hw)
         self.invalid_boxes += invalid
         recs = self._draw_shapes(shapes, sample_ids)
         order = scalars(partners)
+        partner_labels = [labels[i] for i in order]
         keep, pasted, clipped = self.boxes_after(recs, hw, px, px[order])
         out_boxes = [np.concatenate([a[k], b[m]]) for a, k, b, m in
                      zip(ltrb(px, hw), keep, ltrb(clipped, hw), pasted)]
         out_labels = [np.concatenate([a, b]) for a, b in
-                      zip(select(labels, keep), select([labels[i] for i in order], pasted))]
-        return _rows(recs), out_boxes, out_labels
+                      zip(select(labels, keep), select(partner_labels, pasted))]
+        return (_rows(recs), out_boxes, out_labels, indices(labels, keep),
+                indices(partner_labels, pasted), list(ltrb(_region(recs)[:, None], hw)[:, 0]))
 
     def run_batch(self, images, partners, boxes, labels, sample_ids=None):
         """CPU op sampling and applying in one step: images, partner indices, boxes and
-        labels (and ids) in; images, parameter bytes and the new boxes and labels out."""
-        rows, out_boxes, out_labels = self.sample_batch([a.shape for a in images], partners,
-                                                        boxes, labels, sample_ids)
-        return self.apply_batch(images, partners, rows), rows, out_boxes, out_labels
+        labels (and ids) in; images and :meth:`sample_batch`'s outputs out."""
+        rows, *sampled = self.sample_batch([a.shape for a in images], partners, boxes, labels,
+                                           sample_ids)
+        return (self.apply_batch(images, partners, rows), rows, *sampled)
+
+
+def _region(p):
+    """``(N, 4)`` pixel ``(y0, x0, y1, x1)`` pasted region of each record, zeros for none."""
+    return np.where((p["count"] > 0)[:, None], p["boxes"][:, 0], 0)
