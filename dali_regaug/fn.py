@@ -21,7 +21,7 @@ from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
 from dali_regaug import registry, rng, validate
-from dali_regaug.ops import polygons
+from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.ops.bbox_erasing import BboxErasing
 from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
@@ -401,7 +401,7 @@ def _cutmix_boxes(op, images, boxes, labels, masks, instances, sample_ids, retur
             pasted, *(dali_fn.permute_batch(x, indices=perm) for x in instances),
             reindex_masks=True)
         out += tuple(dali_fn.python_function(*own, kept, *theirs, regions,
-                                             function=polygons.paste_batch,
+                                             function=polygon_ops.paste_batch,
                                              batch_processing=True, num_outputs=2))
     registry.register(op, name)
     return out + ((params,) if return_params else ())
