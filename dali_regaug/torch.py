@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from dali_regaug import validate
 from dali_regaug.loader import Loader
+from dali_regaug.ops.polygons import edges
 
 __all__ = ["Loader", "instance_masks", "mixed_cross_entropy", "soft_targets", "unpad"]
 
@@ -112,15 +113,9 @@ def _raster(polygons, vertices, count, h, w):
     """Even-odd fill at pixel centres: each polygon edge crossing a row's centre line flips
     the pixels left of the crossing (a difference array along the row)."""
     dev = vertices.device
-    sizes = polygons[:, 2] - polygons[:, 1]
-    edge = torch.repeat_interleave(torch.arange(len(polygons), device=dev), sizes)
-    first = torch.repeat_interleave(polygons[:, 1], sizes)
-    idx = first + torch.arange(len(edge), device=dev) - torch.repeat_interleave(
-        torch.cumsum(sizes, 0) - sizes, sizes)
-    nxt = torch.where(idx + 1 == torch.repeat_interleave(polygons[:, 2], sizes),
-                      first, idx + 1)
-    (x0, y0), (x1, y1) = vertices[idx].T * torch.tensor([[w], [h]], device=dev), \
-        vertices[nxt].T * torch.tensor([[w], [h]], device=dev)
+    edge, idx, nxt = (torch.from_numpy(a).to(dev) for a in edges(polygons.cpu().numpy()))
+    scale = torch.tensor([[w], [h]], device=dev, dtype=vertices.dtype)
+    (x0, y0), (x1, y1) = vertices[idx].T * scale, vertices[nxt].T * scale
     rows = torch.arange(h, device=dev, dtype=vertices.dtype)[:, None] + 0.5  # (H, 1)
     crosses = (y0 > rows) != (y1 > rows)  # (H, E)
     x = x0 + (rows - y0) * (x1 - x0) / torch.where(crosses, y1 - y0, torch.ones_like(y0))

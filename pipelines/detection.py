@@ -18,7 +18,7 @@ from pathlib import Path
 from nvidia.dali import fn, math, pipeline_def, types
 
 from dali_regaug import sample_coco, spec, validate
-from dali_regaug.ops import polygons as polys
+from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.pipelines.classification import _normalize, _pipe_args, resolve_device, \
     resolve_shard
 
@@ -109,16 +109,18 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
             pixelwise_masks=masks == "pixel", polygon_masks=masks == "polygon",
             image_ids=True, shard_id=shard, num_shards=shards, shuffle_after_epoch=train,
             pad_last_batch=True, name="reader")
-        pixel_masks, instances = (extra, []) if masks == "pixel" else ([], extra)
+        pixel_masks = extra if masks == "pixel" else []
+        polygons, vertices = extra if masks == "polygon" else (None, None)
         decoder = dict(device="mixed" if dev == "gpu" else "cpu", output_type=types.RGB)
         if train and crop:
             anchor, extent, boxes, labels, *kept = fn.random_bbox_crop(
-                boxes, labels, output_bbox_indices=bool(instances), **CROP)
+                boxes, labels, output_bbox_indices=polygons is not None, **CROP)
             images = fn.decoders.image_slice(jpegs, anchor, extent, **decoder)
             pixel_masks = [fn.slice(m, anchor, extent, axis_names="WH") for m in pixel_masks]
-            if instances:
-                p, v = fn.segmentation.select_masks(*kept, *instances, reindex_masks=True)
-                instances = [p, (v - anchor) / extent]
+            if polygons is not None:
+                polygons, vertices = fn.segmentation.select_masks(*kept, polygons, vertices,
+                                                                  reindex_masks=True)
+                vertices = (vertices - anchor) / extent
         else:
             images = fn.decoders.image(jpegs, **decoder)
         pixel_masks = [fn.cast(m, dtype=types.UINT8) for m in pixel_masks]
@@ -127,8 +129,8 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
             flip = {"mirror": fn.random.coin_flip()}
             boxes = fn.bb_flip(boxes, ltrb=True, horizontal=flip["mirror"])
             pixel_masks = [fn.flip(m, horizontal=flip["mirror"]) for m in pixel_masks]
-            instances = instances and [instances[0], fn.coord_flip(
-                instances[1], layout="xy", flip_x=flip["mirror"])]
+            if vertices is not None:
+                vertices = fn.coord_flip(vertices, layout="xy", flip_x=flip["mirror"])
         images = _normalize(fn.resize(images, size=[size, size]), layout, **flip)
         pixel_masks = [fn.resize(m, size=[size, size], interp_type=types.INTERP_NN,
                                  antialias=False) for m in pixel_masks]
@@ -136,8 +138,7 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
             pixel_masks = [m.gpu() for m in pixel_masks]
         images, (boxes, labels, *extra) = spec.build(
             augment, images, labels, boxes=boxes, masks=(pixel_masks or [None])[0],
-            polygons=(instances or [None])[0], vertices=(instances or [None, None])[1],
-            layout=layout)
+            polygons=polygons, vertices=vertices, layout=layout)
         count = math.min(labels.shape(dtype=types.INT32)[0:1], max_boxes)
         boxes = _pad(boxes, max_boxes, 0.0)
         labels = _pad(labels, max_boxes, -1)
@@ -145,7 +146,8 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
             extra = [fn.reshape(extra[0], layout="HW", shape=[size, size])]
         elif masks == "polygon":
             extra = fn.python_function(
-                *extra, count, function=partial(polys.pad_batch, max_polygons=max_polygons,
+                *extra, count, function=partial(polygon_ops.pad_batch,
+                                                max_polygons=max_polygons,
                                                 max_vertices=max_vertices),
                 batch_processing=True, num_outputs=2)
         return (images, boxes, labels, count, ids, *extra)

@@ -141,7 +141,6 @@ class BboxErasing(MaskOp):
         return px
 
 
-
 def pixel_boxes(boxes, hw):
     """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions, clipped to
     the image, NaN rows for padding and for dropped boxes (a NaN coordinate, or no area

@@ -37,9 +37,8 @@ def clip(polygons, vertices, rects):
         Which input polygons are in the output.
     """
     polygons = np.asarray(polygons, np.int64).reshape(-1, 3)
-    sizes = polygons[:, 2] - polygons[:, 1]
-    owner = np.repeat(np.arange(len(polygons)), sizes)
-    pts = np.asarray(vertices, np.float64).reshape(-1, 2)[_ranges(polygons[:, 1], sizes)]
+    owner, first, _ = edges(polygons)
+    pts = np.asarray(vertices, np.float64).reshape(-1, 2)[first]
     rects = np.asarray(rects, np.float64).reshape(-1, 4)
     for axis, edge, lower in ((0, 0, True), (1, 1, True), (0, 2, False), (1, 3, False)):
         pts, owner = _half_plane(pts, owner, len(polygons), axis, rects[owner, edge], lower)
@@ -49,6 +48,28 @@ def clip(polygons, vertices, rects):
     end = np.cumsum(sizes[kept])
     out = np.stack([polygons[kept, 0], end - sizes[kept], end], 1).astype(np.int32)
     return out, pts.astype(np.float32), kept
+
+
+def edges(polygons):
+    """Every polygon edge, in order: the polygon it belongs to and the indices of its first
+    and second vertex (the last edge of a polygon closes it).
+
+    Parameters
+    ----------
+    polygons : (P, 3) int array
+        ``[mask id, first vertex, end vertex)`` rows.
+
+    Returns
+    -------
+    owner, first, second : (E,) int64 ndarrays
+    """
+    polygons = np.asarray(polygons, np.int64).reshape(-1, 3)
+    sizes = polygons[:, 2] - polygons[:, 1]
+    owner = np.repeat(np.arange(len(polygons)), sizes)
+    first = np.arange(int(sizes.sum())) + np.repeat(
+        polygons[:, 1] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    last = np.r_[owner[1:] != owner[:-1], True][:len(owner)]
+    return owner, first, np.where(last, np.repeat(polygons[:, 1], sizes), first + 1)
 
 
 def clip_batch(polygons, vertices, rects):
@@ -94,10 +115,8 @@ def pad_batch(polygons, vertices, count, max_polygons, max_vertices):
 def _half_plane(pts, owner, n, axis, bound, lower):
     """One Sutherland-Hodgman pass: each edge ``(v_i, v_next)`` of each polygon emits the
     crossing point when it crosses the bound, then ``v_next`` when that is inside."""
-    start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n))[:-1]])
-    idx = np.arange(len(pts))
-    last = np.r_[owner[1:] != owner[:-1], True] if len(pts) else idx.astype(bool)
-    nxt = np.where(last, start[owner], idx + 1)
+    end = np.cumsum(np.bincount(owner, minlength=n))
+    _, _, nxt = edges(np.stack([np.arange(n), end - np.diff(end, prepend=0), end], 1))
     c, d = pts, pts[nxt]
     inside = (pts[:, axis] >= bound) if lower else (pts[:, axis] <= bound)
     crossing = inside != inside[nxt]
@@ -108,12 +127,6 @@ def _half_plane(pts, owner, n, axis, bound, lower):
     emit = np.stack([crossing, inside[nxt]], 1)
     out = np.stack([cut, d], 1)[emit]
     return out, np.repeat(owner, emit.sum(1))
-
-
-def _ranges(starts, sizes):
-    """Concatenated ``arange(start, start + size)``."""
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-    return np.arange(int(sizes.sum())) + offsets
 
 
 def _concat(polygons, vertices):

@@ -162,7 +162,7 @@ class SaliencyBank:
     def state_dict(self) -> dict:
         """Maps and versions, to save with a training checkpoint."""
         with self._locked():
-            return {"size": self.size, "maps": self.maps.copy(), "version": self.version.copy()}
+            return {"maps": self.maps.copy(), "version": self.version.copy()}
 
     def load_state_dict(self, state):
         maps, version = np.asarray(state["maps"]), np.asarray(state["version"])
