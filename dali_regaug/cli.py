@@ -102,6 +102,13 @@ def _train_args(tr):
                          "for GPU only)")
     tr.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                     help="channels-last model and inputs (default: on for GPU)")
+    tr.add_argument("--saliency", choices=("free", "vanilla", "lowres", "gradcam"),
+                    default=None, help="saliency producer that fills the bank the guided "
+                                       "operators of --augment read (keep_cutout, ...)")
+    tr.add_argument("--saliency-size", type=int, default=d.saliency_size,
+                    help=f"side of the bank's maps ({d.saliency_size})")
+    tr.add_argument("--gradcam-layer", default=d.gradcam_layer,
+                    help=f"with --saliency gradcam ({d.gradcam_layer})")
     tr.add_argument("--resume", default=None, help="checkpoint.pt to continue from")
     tr.add_argument("--no-progress", dest="progress", action="store_false")
 

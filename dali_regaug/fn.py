@@ -26,6 +26,7 @@ from dali_regaug.ops.bbox_erasing import BboxErasing
 from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.ops.keep_cutout import KeepCutout
 from dali_regaug.ops.mixing import Mix
 
 _COMMON = """
@@ -71,6 +72,15 @@ def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None
     op = Cutout(size=size, count=count, prob=prob, fill=fill, layout=layout, seed=_seed(seed),
                 backend=backend)
     return _region(op, images, sample_ids, return_params, name)
+
+
+def keep_cutout(images, sample_ids, crops, flips, *, bank, size, tau=0.6, count=1, prob=1.0,
+                fill=0.0, start_epoch=0, layout="HWC", seed=None, return_params=False,
+                backend=None, name=None):
+    op = KeepCutout(bank=bank, size=size, tau=tau, count=count, prob=prob, fill=fill,
+                    start_epoch=start_epoch, layout=layout, seed=_seed(seed), backend=backend)
+    out, (params,) = _guided(op, images, [], sample_ids, crops, flips, return_params, name)
+    return (out, params) if return_params else out
 
 
 def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object_prob=0.5,
@@ -182,6 +192,41 @@ cutout.__doc__ = """Cutout (DeVries & Taylor 2017); see :mod:`dali_regaug.ops.er
         Chance to apply it to a sample.
     fill : float, sequence, "random" or "region"
         Defaults to 0, the dataset mean after normalization.""" + _COMMON
+
+_GUIDED = """
+    sample_ids, crops, flips : DataNode
+        CPU outputs of the training pipeline (``sample_id``, ``crop``, ``flip``): which map
+        of the bank to read, and how to warp it into the view.
+    bank : dali_regaug.saliency.SaliencyBank
+        The maps, written by the trainer (:mod:`dali_regaug.saliency`).
+    tau : float
+        Quantile of the candidate regions' saliency that separates the cut-able from the
+        kept, KeepAugment's adaptive threshold.
+    start_epoch : int
+        Unguided before this epoch; also unguided for samples with no map yet.""" + \
+    _COMMON.replace("""    sample_ids : DataNode, optional
+        CPU int64 id per sample; each sample's parameters then depend only on
+        ``(seed, sample_id, how many times that id was seen)``.
+""", "")
+
+keep_cutout.__doc__ = """KeepAugment's selective-cut Cutout (Gong et al. 2021); see
+    :mod:`dali_regaug.ops.keep_cutout`.
+
+    The square is drawn among the candidates whose saliency is at or below the
+    ``tau``-quantile of all candidates', so the salient part of each view is never cut.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    size : int
+        Side of the square in pixels (centred on a pixel, clipped at the border).
+    count : int
+        Squares per image, each drawn independently.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to cut a sample at all.
+    fill : float, sequence, "random" or "region"
+        Defaults to 0, the dataset mean after normalization.""" + _GUIDED
 
 
 bbox_erasing.__doc__ = """Random Erasing for detection, IRE/ORE/I+ORE (Zhong et al. 2017);
@@ -357,6 +402,21 @@ def _region(op, images, sample_ids, return_params, name):
     out, (params,) = _nodes(op, images, [], ids, 1)
     registry.register(op, name)
     return (out, params) if return_params else out
+
+
+def _guided(op, images, partners, sample_ids, crops, flips, return_params, name,
+            sampled=1):
+    """Nodes of a saliency-guided operator: the views' crops and flips go to its sampler."""
+    if sample_ids is None:
+        raise TypeError("sample_ids is required: it says which map of the bank to read")
+    ids = _check(op, images, sample_ids, return_params)
+    for arg, node in (("crops", crops), ("flips", flips)):
+        if not isinstance(node, DataNode) or node.device != "cpu":
+            raise TypeError(f"{arg} must be a CPU DataNode (the training pipeline's "
+                            f"{arg[:-1]!r} output)")
+    out, side = _nodes(op, images, partners, ids, sampled, host=[crops, flips])
+    registry.register(op, name)
+    return out, side
 
 
 def _permutation(op):

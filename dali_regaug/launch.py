@@ -136,7 +136,8 @@ def index_type(max_elements: int, stride: int) -> str:
 
 
 def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
-           block: int = BLOCK, max_grid_x: int = MAX_GRID_X, index: str | None = None):
+           out_dtype=None, block: int = BLOCK, max_grid_x: int = MAX_GRID_X,
+           index: str | None = None):
     """Run kernel ``op`` once over the batch and return the outputs.
 
     Parameters
@@ -154,6 +155,8 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         Kernel arguments after ``(table, channels)``; NumPy scalars or arrays.
     images2 : list of arrays, optional
         Second source (the composite's ``b``), same shapes as ``images``.
+    out_dtype : numpy dtype, optional
+        Of the outputs, when it is not the images' (region scores).
     block, max_grid_x : int
         Threads per block and the cap on blocks per sample (smaller values exercise the
         grid-stride loop).
@@ -170,11 +173,12 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         return images if stacked else []
     xp, n = backend.xp, len(arrays)
     same = all(a.shape == arrays[0].shape for a in arrays)
+    out_dtype = dtype if out_dtype is None else np.dtype(out_dtype)
     if same:
-        out_all = xp.empty((n, *arrays[0].shape), dtype)
+        out_all = xp.empty((n, *arrays[0].shape), out_dtype)
         outs = list(out_all)
     else:
-        flat = xp.empty(sum(a.size for a in arrays), dtype)
+        flat = xp.empty(sum(a.size for a in arrays), out_dtype)
         ends = np.cumsum([a.size for a in arrays])
         outs = [flat[e - a.size:e].reshape(a.shape) for a, e in zip(arrays, ends)]
     ins = [xp.ascontiguousarray(a) for a in arrays]

@@ -21,6 +21,7 @@ U64 = np.uint64
 STREAM_PIXEL, STREAM_REGION, STREAM_UNIT = 0, 1, 2
 STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 11, 12
 STREAM_GAMMA = 13
+STREAM_GUIDE = 14  # placements guided by saliency, apart from the unguided draws
 GAMMA_ATTEMPTS = 12  # Marsaglia-Tsang accepts >= 95% per attempt: all fail with p < 1e-15
 
 

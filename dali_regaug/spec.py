@@ -27,6 +27,7 @@ ALIASES = {"gridmask": "grid_mask", "erasing": "random_erasing", "random_erase":
 MASKS = ("grid_mask", "random_erasing", "cutout")
 MIXING = ("cutmix", "mixup", "mix")
 BOXES = ("bbox_erasing",)  # detection: they take and return boxes and labels
+GUIDED = ("keep_cutout",)  # read saliency maps: they need a bank and the views
 _ARG_ALIASES = {"p": "prob"}
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 _NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -79,7 +80,8 @@ def mixes(spec) -> bool:
 
 
 def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None,
-          vertices=None, sample_ids=None, seed=None, return_params=False, prefix=""):
+          vertices=None, sample_ids=None, crops=None, flips=None, bank=None, seed=None,
+          return_params=False, prefix=""):
     """Apply the spec's operators in order inside a pipeline definition.
 
     Parameters
@@ -94,6 +96,10 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
         operators are then refused.
     sample_ids : DataNode, optional
         Passed to every operator (each sample's draws then follow its id).
+    crops, flips : DataNode, optional
+        The views' crop windows and flips, for the saliency-guided operators.
+    bank : SaliencyBank, optional
+        Their saliency maps (:mod:`dali_regaug.saliency`).
     seed : int, optional
         Operator ``k`` gets ``seed + k``; by default seeds derive from the pipeline's seed.
     return_params : bool
@@ -121,6 +127,9 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
                              f"bbox_erasing or a mask operator ({', '.join(MASKS)})")
         if name in BOXES and boxes is None:
             raise ValueError(f"augment: {name} needs boxes; use it in a detection pipeline")
+        if name in GUIDED and (bank is None or crops is None or sample_ids is None):
+            raise ValueError(f"augment: {name} reads saliency maps; give the pipeline a "
+                             f"bank (train_pipeline(bank=...), train --saliency ...)")
         kwargs = dict(kwargs, layout=layout, sample_ids=sample_ids, return_params=True,
                       name=f"{prefix}{name}_{k}")
         if seed is not None:
@@ -128,6 +137,11 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
         if name in BOXES or (name in MIXING and boxes is not None):  # cutmix's detection mode
             images, *targets, p = getattr(rfn, name)(images, **dict(zip(names, targets)),
                                                      **kwargs)
+        elif name in GUIDED:
+            images, p = getattr(rfn, name)(images, sample_ids=sample_ids, crops=crops,
+                                           flips=flips, bank=bank,
+                                           **{k: v for k, v in kwargs.items()
+                                              if k != "sample_ids"})
         elif name in MIXING:
             images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
         else:
@@ -185,14 +199,16 @@ def _check(name, kwargs):
     from dali_regaug import fn as rfn
 
     name = ALIASES.get(str(name).lower(), str(name).lower())
-    if name not in MASKS + MIXING + BOXES:
+    if name not in MASKS + MIXING + BOXES + GUIDED:
         raise ValueError(f"augment: unknown operator {name!r}; expected one of "
-                         f"{', '.join(MASKS + MIXING + BOXES)} (or {', '.join(ALIASES)})")
+                         f"{', '.join(MASKS + MIXING + BOXES + GUIDED)} "
+                         f"(or {', '.join(ALIASES)})")
     kwargs = {_ARG_ALIASES.get(k, k): v for k, v in kwargs.items()}
     ramp = kwargs.pop("ramp", None)
     allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
                if p not in ("images", "labels", "boxes", "masks", "polygons", "vertices",
-                            "layout", "sample_ids", "return_params", "name")]
+                            "layout", "sample_ids", "crops", "flips", "bank",
+                            "return_params", "name")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "

@@ -8,6 +8,11 @@ on CPU) and channels-last (both on by default on GPU only), DDP under
 a checkpoint every epoch (model, optimizer, schedule and the loader's exact state) and
 ``--resume``. A GridMask in the spec without ``ramp`` gets the paper's schedule: its
 probability rises linearly to ``prob`` over the run.
+
+With ``--saliency`` a :class:`~dali_regaug.saliency.SaliencyBank` joins the loop: the
+producer's maps of each batch go into the bank, and the guided operators of the spec
+(``keep_cutout``, ...) read them for the batches the pipeline prepares next. The bank is
+saved in the checkpoint, and its fill ratio is shown in the progress bar.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class Config:
     channels_last: bool | None = None  # None: on for GPU
     resume: str | None = None
     progress: bool = True
+    saliency: str | None = None  # free, vanilla, lowres or gradcam
+    saliency_size: int = 16
+    gradcam_layer: str = "layer4"
 
 
 def ramped(augment, epochs: int) -> list:
@@ -67,7 +75,7 @@ def fit(cfg: Config) -> list[dict]:
     import torchvision
 
     from dali_regaug import sample_data
-    from dali_regaug.pipelines import resolve_device
+    from dali_regaug.pipelines import load_dataset, resolve_device
 
     dev = resolve_device(cfg.device)
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if dev == "gpu" else \
@@ -80,8 +88,11 @@ def fit(cfg: Config) -> list[dict]:
     augment = ramped(cfg.augment, cfg.epochs) if cfg.ramp else spec.parse(cfg.augment)
     common = dict(size=cfg.size, device=dev, num_threads=cfg.workers,
                   skip_corrupt=cfg.skip_corrupt)
-    train = Loader.train_loader(root / "train", batch_size=cfg.batch_size, augment=augment,
-                                seed=cfg.seed, **common)
+    dataset = load_dataset(root / "train", skip_corrupt=cfg.skip_corrupt)
+    bank = _bank(cfg, augment, len(dataset))
+    train = Loader.train_loader(dataset, batch_size=cfg.batch_size, augment=augment,
+                                seed=cfg.seed, bank=bank, with_info=bank is not None,
+                                **common)
     val = Loader.val_loader(root / "val", batch_size=cfg.batch_size, **common)
     classes = train.dataset.classes
     torch.manual_seed(cfg.seed)
@@ -97,6 +108,8 @@ def fit(cfg: Config) -> list[dict]:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     scaler = torch.amp.GradScaler(device.type, enabled=prec.scale_loss)
+    producer = None if bank is None else SaliencyStep(cfg.saliency, model, bank,
+                                                      cfg.gradcam_layer)
     out = Path(cfg.out)
     start = 0
     if cfg.resume:
@@ -107,6 +120,8 @@ def fit(cfg: Config) -> list[dict]:
         if ck["scaler"]:  # empty when the checkpoint's run did not scale its loss
             scaler.load_state_dict(ck["scaler"])
         train.load_state_dict(ck["loader"])
+        if bank is not None and ck.get("saliency"):
+            bank.load_state_dict(ck["saliency"])
         start = train.epoch
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -116,30 +131,83 @@ def fit(cfg: Config) -> list[dict]:
               f"images, {len(classes)} classes), {dev}{prec}, augment: "
               f"{spec.describe(augment)}")
     history = []
-    for epoch in range(start, cfg.epochs):
-        train.set_epoch(epoch)
-        loss, seconds, images = _train_epoch(net, train, opt, sched, scaler, cfg, prec, main)
-        top1, top5 = evaluate(model, val, prec)
-        rec = {"epoch": epoch, "loss": loss, "top1": top1, "top5": top5,
-               "images_per_s": images / seconds}
-        history.append(rec)
-        if main:
-            print(f"epoch {epoch}: loss {loss:.4f}  top-1 {top1:.2%}  top-5 {top5:.2%}  "
-                  f"{rec['images_per_s']:.1f} img/s")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "schedule": sched.state_dict(), "scaler": scaler.state_dict(),
-                        "loader": train.state_dict(), "augment": spec.describe(augment),
-                        "classes": classes, "config": vars(cfg)}, out / "checkpoint.pt")
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+    try:
+        for epoch in range(start, cfg.epochs):
+            train.set_epoch(epoch)
+            loss, seconds, images = _train_epoch(net, train, opt, sched, scaler, cfg, prec, main,
+                                                 producer)
+            top1, top5 = evaluate(model, val, prec)
+            rec = {"epoch": epoch, "loss": loss, "top1": top1, "top5": top5,
+                   "images_per_s": images / seconds}
+            history.append(rec)
+            if main:
+                print(f"epoch {epoch}: loss {loss:.4f}  top-1 {top1:.2%}  top-5 {top5:.2%}  "
+                      f"{rec['images_per_s']:.1f} img/s")
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "schedule": sched.state_dict(), "scaler": scaler.state_dict(),
+                            "loader": train.state_dict(), "augment": spec.describe(augment),
+                            "saliency": bank.state_dict() if bank is not None else None,
+                            "classes": classes, "config": vars(cfg)}, out / "checkpoint.pt")
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+    finally:
+        if bank is not None:
+            bank.close()
     return history
 
 
-def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main):
+def _bank(cfg, augment, n):
+    """The saliency bank of a run, or None; checks that producer and operators go together."""
+    guided = [name for name, _ in augment if name in spec.GUIDED]
+    if guided and not cfg.saliency:
+        raise ValueError(f"augment uses {', '.join(guided)}, which reads saliency maps: "
+                         f"choose a producer with --saliency free|vanilla|lowres|gradcam")
+    if cfg.saliency and not guided:
+        raise ValueError(f"--saliency {cfg.saliency} fills a bank that nothing reads: add a "
+                         f"guided operator to --augment ({', '.join(spec.GUIDED)})")
+    if not cfg.saliency:
+        return None
+    from dali_regaug.saliency import SaliencyBank
+
+    return SaliencyBank(n, cfg.saliency_size)
+
+
+class SaliencyStep:
+    """One producer feeding the bank from the training loop: :meth:`watch` the batch before
+    the forward, :meth:`update` after the step."""
+
+    def __init__(self, kind, model, bank, layer):
+        from dali_regaug.saliency import producers
+
+        if kind not in producers.PRODUCERS:
+            raise ValueError(f"saliency={kind!r}: expected one of {producers.PRODUCERS}")
+        self.kind, self.model, self.bank, self.layer = kind, model, bank, layer
+        self.free = producers.FreeSaliency()
+        self.producers = producers
+
+    def watch(self, x):
+        return self.free.watch(x) if self.kind == "free" else x
+
+    def update(self, x, y, info, prec):
+        p = self.producers
+        if self.kind == "free":
+            maps = self.free.maps(x)
+        else:
+            with prec.autocast():
+                if self.kind == "gradcam":
+                    maps = p.gradcam(self.model, prec.input(x), y, layer=self.layer)
+                else:
+                    maps = getattr(p, self.kind)(self.model, prec.input(x), y)
+        self.bank.update(info["sample_id"], maps, info["crop"], info["flip"])
+
+
+def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None):
     net.train()
     bar = _bar(len(loader), f"epoch {loader.epoch}", cfg.progress and main)
     total, count, images, t0 = 0.0, 0, 0, time.perf_counter()
-    for x, y in loader:
+    for x, y, *info in loader:
+        if producer is not None:
+            x = producer.watch(x)
         with prec.autocast():
             logits = net(prec.input(x))
             if isinstance(y, tuple):
@@ -152,10 +220,13 @@ def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main):
         scaler.step(opt)
         scaler.update()
         sched.step()
+        if producer is not None:
+            producer.update(x, y, info[0], prec)
         total, count, images = total + loss.item(), count + 1, images + len(x)
         if bar is not None:
+            bank = {} if producer is None else {"bank": f"{producer.bank.fill_ratio():.0%}"}
             bar.set_postfix(loss=f"{total / count:.3f}",
-                            img_s=f"{images / (time.perf_counter() - t0):.1f}")
+                            img_s=f"{images / (time.perf_counter() - t0):.1f}", **bank)
             bar.update()
     if bar is not None:
         bar.close()

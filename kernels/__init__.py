@@ -15,7 +15,7 @@ def source_path(op: str) -> Path:
     return SOURCE_DIR / f"{op}.cu"
 
 
-OPS = ("grid_mask", "erase", "composite")
+OPS = ("grid_mask", "erase", "composite", "region_scores")
 DTYPES = {"uint8": "u8", "float16": "f16", "float32": "f32"}
 LAYOUTS = ("hwc", "chw")
 INDEX_TYPES = ("i32", "i64")
@@ -30,6 +30,11 @@ def kernel_name(op: str, dtype: str, layout: str, index: str) -> str:
     return f"{op}_{DTYPES[dtype]}_{layout.lower()}_{index}"
 
 
+# Ops defined for fewer dtypes and layouts than the image kernels: (dtypes, layouts).
+NARROW = {"region_scores": (("uint8",), ("hwc",))}
+
+
 def kernel_names(op: str) -> list[str]:
     """All variants of ``op`` that its ``.cu`` file defines."""
-    return [kernel_name(op, t, lay, i) for t in DTYPES for lay in LAYOUTS for i in INDEX_TYPES]
+    dtypes, layouts = NARROW.get(op, (DTYPES, LAYOUTS))
+    return [kernel_name(op, t, lay, i) for t in dtypes for lay in layouts for i in INDEX_TYPES]

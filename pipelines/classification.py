@@ -86,7 +86,7 @@ def load_dataset(data, *, skip_corrupt=False) -> Dataset:
 def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", device="auto",
                    seed=None, shard_id=None, num_shards=None, shuffle=True, mirror=True,
                    area=(0.08, 1.0), aspect=(3 / 4, 4 / 3), num_threads=None,
-                   prefetch_queue_depth=2, skip_corrupt=False, checkpoint=None):
+                   prefetch_queue_depth=2, skip_corrupt=False, checkpoint=None, bank=None):
     """A built training pipeline.
 
     Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``labels``
@@ -122,9 +122,15 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
         Leave out files that do not decode (see :func:`dali_regaug.pipelines.folder.scan`).
     checkpoint : str, optional
         A DALI checkpoint to resume from (``Loader.state_dict`` keeps it).
+    bank : dali_regaug.saliency.SaliencyBank, optional
+        Saliency maps for the guided operators of ``augment`` (``keep_cutout``, ...), one
+        per sample of the whole dataset.
     """
     dataset, shard, shards, dev = _setup(data, batch_size, seed, shard_id, num_shards,
                                          skip_corrupt, device, drop=True)
+    if bank is not None and bank.n < len(dataset):
+        raise ValueError(f"bank holds {bank.n} maps for a dataset of {len(dataset)} images: "
+                         f"give it one per sample (SaliencyBank({len(dataset)}, ...))")
     layout = validate.layout(layout)
     area = validate.interval("area", area, 1e-6, 1.0)
     aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
@@ -154,7 +160,7 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
             targets = (labels,)
         else:
             images, targets = spec.build(augment, images, labels, layout=layout,
-                                         sample_ids=ids)
+                                         sample_ids=ids, crops=crop, flips=flip, bank=bank)
         return (images, *targets, ids, crop, flip, *extra)
 
     return _finish(pipe, checkpoint, dataset, names, shard, shards)

@@ -11,6 +11,7 @@ from dali_regaug.launch import EmulatorBackend
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.saliency import regions
 
 
 def planted():
@@ -42,6 +43,10 @@ def fuzz(cases):
         boxes = rs.integers(-5, 60, (len(hws), 3, 4))
         p = composite.params(boxes, rs.integers(0, 4, len(hws)), 0.3, 1.0)
         composite.apply(imgs, [x.copy() for x in imgs], p, layout=layout, backend=be, **opts)
+        h, w = hws[0]
+        maps = rs.integers(0, 256, (len(hws), h, w)).astype(np.uint8)
+        regions.scores(maps, rs.integers(1, 2 * max(h, w), (len(hws), 2)), backend=be,
+                       block=int(rs.choice([1, 8, 33])))
 
 
 if __name__ == "__main__":

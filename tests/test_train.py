@@ -99,3 +99,39 @@ def test_make_sample_data_builds_an_imagenet_layout_of_photos(tmp_path, capsys):
     stamp = (tmp_path / "sample-data.json").stat().st_mtime_ns
     sample_data.make(tmp_path, train_per_class=3, val_per_class=1)  # kept, not rebuilt
     assert (tmp_path / "sample-data.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("saliency", ["free", "vanilla", "lowres", "gradcam"])
+def test_each_producer_fills_the_bank_that_keep_cutout_reads(two_colours, tmp_path, capsys,
+                                                             saliency):
+    args = ["train", "--data", str(two_colours), "--out", str(tmp_path), "--batch-size", "8",
+            "--size", "32", "--device", "cpu", "--workers", "2", "--epochs", "1",
+            "--augment", "keep_cutout(size=8)", "--saliency", saliency]
+    assert main(args) == 0
+    assert "bank=100%" in capsys.readouterr().err  # the progress bar shows the fill ratio
+    bank = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["saliency"]
+    assert (bank["version"] == 1).all()
+    maps = bank["maps"].astype(np.float32)
+    nonzero = maps.reshape(len(maps), -1).max(1) > 0
+    assert np.isfinite(maps).all()
+    # Grad-CAM's ReLU may leave a whole map at 0 (here layer4 is 1x1); gradients never do
+    assert nonzero.any() if saliency == "gradcam" else nonzero.all()
+
+
+def test_the_bank_resumes_with_the_checkpoint(two_colours, tmp_path):
+    args = ["train", "--data", str(two_colours), "--out", str(tmp_path), "--batch-size", "8",
+            "--size", "32", "--device", "cpu", "--workers", "2", "--no-progress",
+            "--augment", "keep_cutout(size=8)", "--saliency", "free"]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert main(args + ["--epochs", "2", "--resume", str(tmp_path / "checkpoint.pt")]) == 0
+    bank = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["saliency"]
+    assert (bank["version"] == 2).all()  # one update per epoch, the first one restored
+
+
+def test_a_producer_and_a_guided_operator_go_together(two_colours, tmp_path):
+    common = dict(data=str(two_colours), out=str(tmp_path), epochs=1, batch_size=8, size=32,
+                  device="cpu", workers=2, progress=False)
+    with pytest.raises(ValueError, match="--saliency free"):
+        fit(Config(augment="keep_cutout(size=8)", **common))
+    with pytest.raises(ValueError, match="nothing reads"):
+        fit(Config(augment="cutout(size=8)", saliency="free", **common))

@@ -49,12 +49,15 @@ class Op:
 
     def draw(self, hw: np.ndarray, sample_ids=None, **inputs) -> np.ndarray:
         """Sample the next batch: keys from the stream, probability from the epoch."""
-        epoch = self.epoch
-        if self.epoch_length:
-            epoch += self.keys.batches // self.epoch_length
+        prob = self.prob(self.current_epoch())
         keys = self.keys.next(len(hw), sample_ids)
-        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, self.prob(epoch),
-                           **inputs)
+        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, prob, **inputs)
+
+    def current_epoch(self) -> int:
+        """The epoch of the next batch sampled."""
+        if self.epoch_length:
+            return self.epoch + self.keys.batches // self.epoch_length
+        return self.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch of the batches sampled from now on; with ``epoch_length`` set, the

@@ -130,8 +130,6 @@ class Cutout(_Erase):
         m = self.count
         u = rng.uniform(keys, 1 + 2 * m)
         h, w = hw[:, 0, None], hw[:, 1, None]
-        y0 = np.floor(u[:, 1::2] * h) - self.size // 2
-        x0 = np.floor(u[:, 2::2] * w) - self.size // 2
-        boxes = np.stack([np.clip(y0, 0, h), np.clip(x0, 0, w),
-                          np.clip(y0 + self.size, 0, h), np.clip(x0 + self.size, 0, w)], -1)
-        return self._records(keys, u[:, 0] < prob, boxes.astype(np.int32), m)
+        boxes = rects.centred(np.floor(u[:, 1::2] * h), np.floor(u[:, 2::2] * w), self.size,
+                              self.size, h, w)
+        return self._records(keys, u[:, 0] < prob, boxes, m)

@@ -57,11 +57,8 @@ class Mix(Op):
         lam[~cut] = rng.beta(keys[~cut], self.mixup_alpha)
         h, w = hw[:, 0], hw[:, 1]
         side = np.sqrt(1 - lam)
-        sh, sw = np.floor(h * side), np.floor(w * side)
-        y0 = np.floor(u[:, 2] * h) - sh // 2
-        x0 = np.floor(u[:, 3] * w) - sw // 2
-        box = np.stack([np.clip(y0, 0, h), np.clip(x0, 0, w), np.clip(y0 + sh, 0, h),
-                        np.clip(x0 + sw, 0, w)], -1)
+        box = rects.centred(np.floor(u[:, 2] * h), np.floor(u[:, 3] * w), np.floor(h * side),
+                            np.floor(w * side), h, w)
         apply = u[:, 0] < prob
         return composite.params(box[:, None], apply & cut, w_in=0.0,
                                 w_out=np.where(apply & ~cut, lam, 1.0), keys=keys)

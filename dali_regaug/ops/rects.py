@@ -30,3 +30,13 @@ def last_box(p: np.ndarray, h: int, w: int) -> np.ndarray:
         cols = (x[None] >= b[:, 1:2]) & (x[None] < b[:, 3:4])
         np.copyto(hit, np.int16(j), where=rows[:, :, None] & cols[:, None, :])
     return hit
+
+
+def centred(cy, cx, sh, sw, h, w) -> np.ndarray:
+    """int32 ``(..., 4)`` boxes ``[c - s // 2, c - s // 2 + s)`` along each axis, clipped to
+    an ``h x w`` image (Cutout's and CutMix's placement); all arguments broadcast."""
+    y0, x0 = np.asarray(cy) - np.asarray(sh) // 2, np.asarray(cx) - np.asarray(sw) // 2
+    h, w = np.asarray(h), np.asarray(w)
+    return np.stack(np.broadcast_arrays(np.clip(y0, 0, h), np.clip(x0, 0, w),
+                                        np.clip(y0 + sh, 0, h), np.clip(x0 + sw, 0, w)),
+                    -1).astype(np.int32)

@@ -1,0 +1,105 @@
+"""What the saliency-guided operators share: maps from a :class:`SaliencyBank` warped into
+each view, the warm-up, and the placement of regions by their scores.
+
+A guided operator samples like its unguided one and then, for the samples that have a map
+(and once the warm-up is over), replaces the placement with one chosen by saliency, drawn
+from its own random stream. A sample without a map therefore gets exactly what the
+unguided operator would have given it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dali_regaug import rng, validate
+from dali_regaug.ops.base import _rows, scalars
+from dali_regaug.saliency import regions
+
+
+class Guide:
+    """The saliency side of a guided operator.
+
+    Parameters
+    ----------
+    bank : SaliencyBank
+    tau : float
+        Quantile of the candidate scores that separates the regions a cut may take from
+        those a paste may take (KeepAugment's adaptive threshold), in [0, 1].
+    start_epoch : int
+        Epochs before this one are unguided (maps of an untrained model mean little).
+    """
+
+    def __init__(self, bank, tau, start_epoch):
+        from dali_regaug.saliency import SaliencyBank
+
+        if not isinstance(bank, SaliencyBank):
+            raise TypeError(f"bank must be a dali_regaug.saliency.SaliencyBank, got "
+                            f"{type(bank).__name__}")
+        self.bank = bank
+        self.tau = validate.number("tau", tau, 0.0, 1.0)
+        self.start_epoch = validate.number("start_epoch", start_epoch, 0, None, integer=True)
+
+    def read(self, sample_ids, crops, flips, hw, epoch):
+        """Each sample's map in its view (a list) and whether it has one (False for all
+        before ``start_epoch``)."""
+        n = len(hw)
+        maps, present = [None] * n, np.zeros(n, bool)
+        if epoch < self.start_epoch:
+            return maps, present
+        crops = np.asarray(crops, np.float64).reshape(n, 4)
+        flips = np.asarray(flips).reshape(n)
+        for idx in by_shape(hw):
+            view, has = self.bank.read(sample_ids[idx], crops[idx], flips[idx],
+                                       tuple(hw[idx[0]]))
+            present[idx] = has
+            for j, i in enumerate(idx):
+                maps[i] = view[j]
+        return maps, present
+
+    def centres(self, maps, region_hw, u, *, above, backend=None):
+        """``(cy, cx)``, each ``(B, m)``: centres of regions of ``region_hw`` ``(B, 2)``
+        drawn with uniforms ``u`` ``(B, m)`` among the candidates at or below the
+        ``tau``-quantile of the scores (a cut) or at or above it (``above``: a paste)."""
+        cy, cx = np.zeros(np.shape(u), np.int64), np.zeros(np.shape(u), np.int64)
+        region_hw = np.asarray(region_hw).reshape(-1, 2)
+        for idx in by_shape([m.shape for m in maps]):
+            s = regions.scores(regions.quantize(np.stack([maps[i] for i in idx])),
+                               region_hw[idx], backend=backend)
+            flat = regions.pick(regions.eligible(s, self.tau, above=above), u[idx])
+            cy[idx], cx[idx] = np.divmod(flat, s.shape[2])
+        return cy, cx
+
+
+def by_shape(hw) -> list:
+    """Index arrays of the samples of each distinct ``(h, w)`` (one for a fixed-size
+    training batch)."""
+    hw = np.asarray(hw).reshape(len(hw), -1)
+    if not len(hw):
+        return []
+    _, inverse = np.unique(hw, axis=0, return_inverse=True)
+    return [np.flatnonzero(inverse.reshape(-1) == g) for g in range(inverse.max() + 1)]
+
+
+def guide_uniforms(keys, present, count):
+    """``(k, count)`` uniforms for the guided samples, from their own stream."""
+    return rng.uniform(keys[present], count, stream=rng.STREAM_GUIDE)
+
+
+class GuidedMask:
+    """DALI bodies of a guided masking operator (mixed into a ``MaskOp`` with a ``guide``):
+    the views' crops and flips and the ``sample_ids`` come in beside the images."""
+
+    def sample_batch(self, shapes, crops, flips, sample_ids):
+        """CPU op: shapes, crops, flips and ids in; parameter bytes out."""
+        return _rows(self._draw_guided(self._hw(shapes), crops, flips, sample_ids))
+
+    def run_batch(self, images, crops, flips, sample_ids):
+        """CPU op sampling and applying in one step; images and parameter bytes out."""
+        recs = self._draw_guided(self._hw([a.shape for a in images]), crops, flips,
+                                 sample_ids)
+        return self.apply_batch(images, recs), _rows(recs)
+
+    def _draw_guided(self, hw, crops, flips, sample_ids):
+        ids = scalars(sample_ids)
+        maps, present = self.guide.read(ids, crops, flips, hw, self.current_epoch())
+        return self.draw(hw, ids, maps=maps, present=present)

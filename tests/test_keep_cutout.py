@@ -1,0 +1,227 @@
+"""KeepAugment's selective cut: region scores (kernel and NumPy against brute force), the
+adaptive threshold is the tau-quantile of all candidates, the draw is uniform among the
+allowed ones, the salient spot is never cut, samples without a map are cut as Cutout cuts
+them, and the DALI operator's output replays from its parameters."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from conftest import assert_match
+from dali_regaug import fn, registry
+from dali_regaug.ops import rects
+from dali_regaug.ops.erasing import Cutout
+from dali_regaug.ops.keep_cutout import KeepCutout
+from dali_regaug.pipelines import sample_images, train_pipeline
+from dali_regaug.saliency import SaliencyBank, regions
+
+
+def brute_scores(m, rh, rw):
+    """Each candidate's sum by slicing: the definition, no summed-area table."""
+    h, w = m.shape
+    out = np.zeros((h, w), np.int64)
+    for y in range(h):
+        for x in range(w):
+            y0, x0 = max(y - rh // 2, 0), max(x - rw // 2, 0)
+            out[y, x] = m[y0:max(y - rh // 2 + rh, 0), x0:max(x - rw // 2 + rw, 0)].sum()
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 23), st.integers(1, 29), st.data())
+def test_scores_are_region_sums_on_numpy_and_on_the_kernel(emulator, n, h, w, data):
+    rs = np.random.default_rng(h * 31 + w)
+    maps = regions.quantize(rs.random((n, h, w)) ** 3)
+    size = np.array([[data.draw(st.integers(1, 2 * h)), data.draw(st.integers(1, 2 * w))]
+                     for _ in range(n)])
+    expected = np.stack([brute_scores(m, *s) for m, s in zip(maps, size)]).astype(np.int32)
+    for backend, block in ((None, 0), (emulator, data.draw(st.sampled_from([1, 7, 32])))):
+        got = regions.scores(maps, size, backend=backend, block=block or 256)
+        assert_match(f"scores_{'kernel' if backend else 'numpy'}", list(expected), list(got),
+                     size)
+
+
+def test_quantize_keeps_the_order_of_each_map_and_its_maximum_at_255():
+    m = np.array([[[0.0, 0.5], [1.0, np.nan]], [[0.0, 0.0], [0.0, 0.0]],
+                  [[-1.0, 2.0], [4.0, 1.0]]], np.float32)
+    q = regions.quantize(m)
+    np.testing.assert_array_equal(q[0], [[0, 128], [255, 0]])
+    np.testing.assert_array_equal(q[1], 0)
+    np.testing.assert_array_equal(q[2], [[0, 128], [255, 64]])
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.3, 0.6, 1.0])
+def test_threshold_is_the_tau_quantile_of_all_candidates(tau):
+    rs = np.random.default_rng(1)
+    maps = regions.quantize(rs.random((3, 20, 17)))
+    size = np.array([[5, 9], [1, 1], [20, 3]])
+    s = regions.scores(maps, size)
+    for above, method in ((False, "lower"), (True, "higher")):
+        t = regions.threshold(s, tau, above=above)
+        brute = [np.quantile(brute_scores(m, *z).ravel(), tau, method=method)
+                 for m, z in zip(maps, size)]
+        np.testing.assert_array_equal(t, brute)
+        allowed = regions.eligible(s, tau, above=above)
+        frac = allowed.reshape(3, -1).mean(1)
+        assert (frac >= (1 - tau if above else tau) - 1e-9).all()  # at least the quantile's share
+        assert allowed.reshape(3, -1).any(1).all()
+
+
+def test_a_flat_map_still_allows_candidates():
+    s = regions.scores(np.zeros((1, 8, 8), np.uint8), [[3, 3]])
+    assert regions.eligible(s, 0.6, above=False).all()
+    assert regions.eligible(s, 0.6, above=True).all()
+
+
+def test_pick_is_uniform_over_the_allowed_candidates():
+    rs = np.random.default_rng(2)
+    allowed = rs.random((2, 40)) < 0.3
+    u = rs.random((2, 20000))
+    idx = regions.pick(allowed, u)
+    for b in range(2):
+        assert allowed[b, idx[b]].all()
+        counts = np.bincount(idx[b], minlength=40)[allowed[b]]
+        assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def hot_maps(n, hw, spot):
+    maps = [np.full(hw, 0.01, np.float32) for _ in range(n)]
+    for m in maps:
+        m[spot] = 1.0
+    return maps
+
+
+def test_the_salient_spot_is_never_cut_and_plain_cutout_does_cut_it():
+    n, hw, spot = 400, (48, 40), np.s_[20:30, 10:18]
+    maps = hot_maps(n, hw, spot)
+    with SaliencyBank(1) as bank:
+        for tau, expect_hit in ((0.6, False), (1.0, True)):
+            op = KeepCutout(bank=bank, size=12, tau=tau, seed=3)
+            p = op.draw(np.tile(hw, (n, 1)), maps=maps, present=np.ones(n, bool))
+            hit = rects.last_box(p, *hw)[:, spot[0], spot[1]] >= 0
+            assert hit.any() == expect_hit, f"tau={tau}"
+
+
+def test_samples_without_a_map_are_cut_exactly_as_cutout_cuts_them():
+    n, hw = 64, (32, 32)
+    maps = hot_maps(n, hw, np.s_[0:16, 0:16])
+    present = np.arange(n) % 2 == 0
+    with SaliencyBank(1) as bank:
+        keep = KeepCutout(bank=bank, size=10, count=2, prob=0.7, seed=5)
+        p = keep.draw(np.tile(hw, (n, 1)), maps=maps, present=present)
+    plain = Cutout(size=10, count=2, prob=0.7, seed=5).draw(np.tile(hw, (n, 1)))
+    np.testing.assert_array_equal(p[~present], plain[~present])
+    assert (p["count"] == plain["count"]).all()  # the coin is Cutout's for every sample
+    assert not np.array_equal(p["boxes"][present], plain["boxes"][present])
+
+
+def test_before_start_epoch_no_map_is_read():
+    with SaliencyBank(4) as bank:
+        bank.update(np.arange(4), np.ones((4, 8, 8), np.float32), np.tile([0, 0, 1, 1.], (4, 1)),
+                    np.zeros(4))
+        op = KeepCutout(bank=bank, size=4, start_epoch=2)
+        args = (np.arange(4), np.tile([0, 0, 1, 1.], (4, 1)), np.zeros(4), np.full((4, 2), 16))
+        assert not op.guide.read(*args, epoch=1)[1].any()
+        assert op.guide.read(*args, epoch=2)[1].all()
+
+
+def test_arguments_are_checked_when_the_operator_is_built():
+    with SaliencyBank(4) as bank:
+        with pytest.raises(ValueError, match="tau"):
+            KeepCutout(bank=bank, size=8, tau=1.5)
+        with pytest.raises(ValueError, match="start_epoch"):
+            KeepCutout(bank=bank, size=8, start_epoch=-1)
+    with pytest.raises(TypeError, match="SaliencyBank"):
+        KeepCutout(bank=np.zeros((4, 16, 16)), size=8)
+    with pytest.raises(ValueError, match="at most"):
+        regions.scores(np.zeros((1, 3000, 3000), np.uint8), [[3, 3]])
+
+
+@pytest.fixture
+def hot_bank():
+    """A bank with a hot spot in the upper right of every sample image."""
+    files = sample_images()
+    with SaliencyBank(len(files), 16) as bank:
+        m = np.zeros((len(files), 16, 16), np.float32)
+        m[:, 2:7, 9:14] = 1
+        bank.update(np.arange(len(files)), m, np.tile([0, 0, 1, 1.], (len(files), 1)),
+                    np.zeros(len(files)))
+        yield files, bank
+
+
+@pytest.mark.parametrize("backend", [None, "emulator"])
+def test_in_a_training_pipeline_cuts_avoid_the_spot(hot_bank, backend):
+    files, bank = hot_bank
+    # crops of most of the image, so that the spot leaves most candidates free
+    pipe = train_pipeline(files, batch_size=4, size=48, device="cpu", layout="HWC", seed=2,
+                          area=(0.8, 1.0), bank=bank,
+                          augment=[("keep_cutout", {"size": 12, "tau": 0.5, "fill": 0.0,
+                                                    "backend": backend})])
+    for _ in range(4):
+        images, _, ids, crop, flip = (o.as_array() for o in pipe.run())
+        maps, present = bank.read(ids.ravel(), crop, flip, (48, 48))
+        assert present.all()
+        cut = (images == 0).all(-1)
+        assert cut.any(1).any(1).all()
+        assert (maps[cut] < 0.5).all(), "a cut reached the salient spot"
+
+
+def test_dali_keep_cutout_outputs_params_that_replay(hot_bank):
+    from nvidia.dali import fn as dfn
+    from nvidia.dali import pipeline_def, types
+
+    files, bank = hot_bank
+
+    @pipeline_def(batch_size=4, num_threads=1, device_id=None, seed=3)
+    def pipe():
+        jpegs, labels = dfn.readers.file(files=files, labels=list(range(len(files))))
+        img = dfn.resize(dfn.decoders.image(jpegs, output_type=types.RGB), size=[40, 40])
+        ids = dfn.cast(labels, dtype=types.INT64)
+        crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4], device="cpu")
+        flips = dfn.cast(dfn.random.coin_flip(), dtype=types.INT32)
+        out, p = fn.keep_cutout(img, ids, crops, flips, bank=bank, size=16, tau=0.5,
+                                fill="random", return_params=True, name="keep")
+        return img, out, p, ids, flips
+
+    p = pipe()
+    p.build()
+    op = registry.ops(p)["keep"]
+    img, out, raw, ids, flips = p.run()
+    recs = fn.decode_params(op, raw)
+    expected = op.apply([np.array(x) for x in img], recs)
+    assert_match("keep_cutout_replay", expected, [np.array(x) for x in out], recs)
+    maps, _ = bank.read(ids.as_array().ravel(), np.tile([0, 0, 1, 1.], (4, 1)),
+                        flips.as_array(), (40, 40))
+    hit = rects.last_box(recs, 40, 40) >= 0
+    assert (maps[hit] < 0.5).all()
+
+
+def test_the_dali_operator_needs_ids_and_cpu_views(hot_bank):
+    from nvidia.dali import fn as dfn
+    from nvidia.dali import pipeline_def, types
+
+    files, bank = hot_bank
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe(with_ids):
+        img = dfn.random.uniform(shape=[8, 8, 3])
+        ids = dfn.cast(dfn.random.uniform(range=[0, 3]), dtype=types.INT64) if with_ids else None
+        crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
+        return fn.keep_cutout(img, ids, crops, "flip", bank=bank, size=4)
+
+    with pytest.raises(TypeError, match="sample_ids is required"):
+        pipe(False)
+    with pytest.raises(TypeError, match="flips must be a CPU DataNode"):
+        pipe(True)
+
+
+def test_a_bank_smaller_than_the_dataset_is_refused_when_the_pipeline_is_built():
+    files = sample_images()
+    with SaliencyBank(len(files) - 1) as bank:
+        with pytest.raises(ValueError, match=f"bank holds {len(files) - 1} maps"):
+            train_pipeline(files, batch_size=2, size=32, device="cpu", bank=bank,
+                           augment="keep_cutout(size=8)")
+    with pytest.raises(ValueError, match="give the pipeline a bank"):
+        train_pipeline(files, batch_size=2, size=32, device="cpu", augment="keep_cutout(size=8)")
