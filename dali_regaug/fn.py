@@ -23,10 +23,13 @@ from nvidia.dali.pipeline import Pipeline
 from dali_regaug import registry, rng, validate
 from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.ops.bbox_erasing import BboxErasing
+from dali_regaug.ops.cam_erasing import CamErasing
 from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import Cutout, RandomErasing, eraser
 from dali_regaug.ops.grid_mask import GridMask
+from dali_regaug.ops.keep_cutmix import KeepCutMix
 from dali_regaug.ops.keep_cutout import KeepCutout
+from dali_regaug.ops.keep_paste import KeepPaste
 from dali_regaug.ops.mixing import Mix
 
 _COMMON = """
@@ -79,8 +82,72 @@ def keep_cutout(images, sample_ids, crops, flips, *, bank, size, tau=0.6, count=
                 backend=None, name=None):
     op = KeepCutout(bank=bank, size=size, tau=tau, count=count, prob=prob, fill=fill,
                     start_epoch=start_epoch, layout=layout, seed=_seed(seed), backend=backend)
-    out, (params,) = _guided(op, images, [], sample_ids, crops, flips, return_params, name)
-    return (out, params) if return_params else out
+    return _region(op, images, sample_ids, return_params, name,
+                   host=_views(sample_ids, crops, flips))
+
+
+def keep_paste(images, sample_ids, crops, flips, *, bank, size, tau=0.6, augmented=None,
+               rotate=30.0, brightness=0.4, contrast=0.4, prob=1.0, start_epoch=0,
+               layout="HWC", seed=None, return_params=False, backend=None, name=None):
+    op = KeepPaste(bank=bank, size=size, tau=tau, prob=prob, start_epoch=start_epoch,
+                   layout=layout, seed=_seed(seed), backend=backend)
+    if augmented is None:
+        augmented = image_level(images, rotate=rotate, brightness=brightness,
+                                contrast=contrast, layout=layout)
+    return _region(op, images, sample_ids, return_params, name, partners=[augmented],
+                   host=_views(sample_ids, crops, flips))
+
+
+def keep_cutmix(images, labels, sample_ids, crops, flips, *, bank, alpha=1.0, tau=0.6,
+                prob=1.0, start_epoch=0, layout="HWC", seed=None, return_params=False,
+                backend=None, name=None):
+    op = KeepCutMix(bank=bank, alpha=alpha, tau=tau, prob=prob, start_epoch=start_epoch,
+                    layout=layout, seed=_seed(seed), backend=backend)
+    return _mixed(op, images, labels, sample_ids, return_params, name,
+                  host=_views(sample_ids, crops, flips))
+
+
+def cam_erasing(images, sample_ids, crops, flips, *, bank, threshold=0.5, prob=0.5,
+                area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1, fill="random",
+                start_epoch=0, layout="HWC", seed=None, return_params=False, backend=None,
+                name=None):
+    op = CamErasing(bank=bank, threshold=threshold, prob=prob, area=area, aspect=aspect,
+                    count=count, fill=fill, start_epoch=start_epoch, layout=layout,
+                    seed=_seed(seed), backend=backend)
+    return _region(op, images, sample_ids, return_params, name,
+                   host=_views(sample_ids, crops, flips))
+
+
+def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout="HWC"):
+    """An image-level transform ``A(x)`` for :func:`keep_paste`, from DALI's own operators:
+    a rotation by ``U(-rotate, rotate)`` degrees (size kept, corners 0), then brightness and
+    contrast factors from ``U(1 - b, 1 + b)`` and ``U(1 - c, 1 + c)``, contrast around 0
+    (the mean of normalized images). Any other DALI chain can be passed to ``keep_paste``
+    as ``augmented`` instead.
+
+    Parameters
+    ----------
+    images : DataNode
+    rotate : float
+        Largest angle in degrees, in [0, 180].
+    brightness, contrast : float
+        Largest change of each factor, in [0, 1].
+    layout : {"HWC", "CHW"}
+    """
+    rotate = validate.number("rotate", rotate, 0.0, 180.0)
+    brightness = validate.number("brightness", brightness, 0.0, 1.0)
+    contrast = validate.number("contrast", contrast, 0.0, 1.0)
+    chw = validate.layout(layout) == "CHW"
+    x = dali_fn.transpose(images, perm=[1, 2, 0]) if chw else images  # rotate takes HWC
+    if rotate:
+        x = dali_fn.rotate(x, angle=dali_fn.random.uniform(range=[-rotate, rotate]),
+                           keep_size=True, fill_value=0.0)
+    if brightness or contrast:
+        x = dali_fn.brightness_contrast(
+            x, brightness=dali_fn.random.uniform(range=[1 - brightness, 1 + brightness]),
+            contrast=dali_fn.random.uniform(range=[1 - contrast, 1 + contrast]),
+            contrast_center=0.0)
+    return dali_fn.transpose(x, perm=[2, 0, 1]) if chw else x
 
 
 def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object_prob=0.5,
@@ -227,6 +294,65 @@ keep_cutout.__doc__ = """KeepAugment's selective-cut Cutout (Gong et al. 2021); 
         Chance to cut a sample at all.
     fill : float, sequence, "random" or "region"
         Defaults to 0, the dataset mean after normalization.""" + _GUIDED
+
+keep_paste.__doc__ = """KeepAugment's selective paste (Gong et al. 2021); see
+    :mod:`dali_regaug.ops.keep_paste`.
+
+    A square of the original image, drawn among the candidates whose saliency is above the
+    ``tau``-quantile of all candidates', is pasted onto ``augmented`` (the image-level
+    transform ``A(x)``), so the salient part survives the transform.
+
+    Parameters
+    ----------
+    images : DataNode
+        The images before ``A``: uint8, float16 or float32, on CPU or GPU.
+    size : int
+        Side of the pasted square in pixels.
+    augmented : DataNode, optional
+        ``A(images)``, same shapes and device; by default :func:`image_level` with
+        ``rotate``, ``brightness`` and ``contrast``.
+    rotate, brightness, contrast : float
+        The default ``A`` (see :func:`image_level`).
+    prob : float or dali_regaug.schedule.Linear
+        Chance to paste at all (otherwise ``A(x)`` is returned whole).""" + _GUIDED.replace(
+    "the cut-able from the\n        kept", "the pasted from the\n        rest")
+
+keep_cutmix.__doc__ = """CutMix (Yun et al. 2019) whose cut avoids the base image's salient
+    region (KeepAugment's selective cut); see :mod:`dali_regaug.ops.keep_cutmix`.
+
+    Partners, outputs and the mixed loss are :func:`cutmix`'s; the box keeps CutMix's size
+    and is centred among the candidates of that size whose saliency in the base image is
+    below the ``tau``-quantile of all candidates'.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    labels : DataNode
+        One label per sample (CPU or GPU); returned as ``labels_a``.
+    alpha : float
+        ``lam ~ Beta(alpha, alpha)``, then corrected to the area kept after clipping.
+    prob : float or dali_regaug.schedule.Linear
+        Chance to mix a sample at all (otherwise ``lam = 1``).""" + _GUIDED.replace(
+    "DataNode, or (DataNode, DataNode) with ``return_params``.",
+    "(images, labels_a, labels_b, lam), plus the parameter records with ``return_params``.")
+
+cam_erasing.__doc__ = """Random Erasing placed near the object by Grad-CAM (Oh & Lee 2023);
+    see :mod:`dali_regaug.ops.cam_erasing`.
+
+    Parameters
+    ----------
+    images : DataNode
+        uint8, float16 or float32 images, on CPU or GPU (the output follows).
+    threshold : float
+        The vicinity of the object: pixels whose map is at least ``threshold`` times the
+        view's maximum; each region is centred on one of them. In [0, 1].
+    prob, area, aspect, count, fill
+        As :func:`random_erasing`.""" + _GUIDED.replace(
+    """    tau : float
+        Quantile of the candidate regions' saliency that separates the cut-able from the
+        kept, KeepAugment's adaptive threshold.
+""", "")
 
 
 bbox_erasing.__doc__ = """Random Erasing for detection, IRE/ORE/I+ORE (Zhong et al. 2017);
@@ -397,26 +523,23 @@ def _on_masks(masks, params, function, partners=()):
                                    device=masks.device, output_layouts="HWC")
 
 
-def _region(op, images, sample_ids, return_params, name):
+def _region(op, images, sample_ids, return_params, name, partners=(), host=()):
     ids = _check(op, images, sample_ids, return_params)
-    out, (params,) = _nodes(op, images, [], ids, 1)
+    out, (params,) = _nodes(op, images, list(partners), ids, 1, host=host)
     registry.register(op, name)
     return (out, params) if return_params else out
 
 
-def _guided(op, images, partners, sample_ids, crops, flips, return_params, name,
-            sampled=1):
-    """Nodes of a saliency-guided operator: the views' crops and flips go to its sampler."""
+def _views(sample_ids, crops, flips):
+    """The host inputs of a saliency-guided operator: the views' crops and flips (checked,
+    with the ids that say which map of the bank to read)."""
     if sample_ids is None:
         raise TypeError("sample_ids is required: it says which map of the bank to read")
-    ids = _check(op, images, sample_ids, return_params)
     for arg, node in (("crops", crops), ("flips", flips)):
         if not isinstance(node, DataNode) or node.device != "cpu":
             raise TypeError(f"{arg} must be a CPU DataNode (the training pipeline's "
                             f"{arg[:-1]!r} output)")
-    out, side = _nodes(op, images, partners, ids, sampled, host=[crops, flips])
-    registry.register(op, name)
-    return out, side
+    return [crops, flips]
 
 
 def _permutation(op):
@@ -467,12 +590,12 @@ def _cutmix_boxes(op, images, boxes, labels, masks, instances, sample_ids, retur
     return out + ((params,) if return_params else ())
 
 
-def _mixed(op, images, labels, sample_ids, return_params, name):
+def _mixed(op, images, labels, sample_ids, return_params, name, host=()):
     ids = _check(op, images, sample_ids, return_params)
     if not isinstance(labels, DataNode):
         raise TypeError(f"labels must be a DataNode, got {type(labels).__name__}")
     perm = _permutation(op)
-    out, (params, lam) = _nodes(op, images, [_partners(images, perm)], ids, 2)
+    out, (params, lam) = _nodes(op, images, [_partners(images, perm)], ids, 2, host=host)
     registry.register(op, name)
     labels_b = dali_fn.permute_batch(labels, indices=perm)
     return (out, labels, labels_b, lam) + ((params,) if return_params else ())

@@ -6,7 +6,8 @@ String form: operators joined by ``+``, each ``name(arg=value, ...)``::
     "gridmask(r=0.6,d=96-224,p=0.8,ramp=240) + cutmix(alpha=1.0)"
 
 * ``name`` is a function of :mod:`dali_regaug.fn` (``grid_mask``, ``random_erasing``,
-  ``cutout``, ``cutmix``, ``mixup``, ``mix``), or an alias (``gridmask``, ``erasing``).
+  ``cutout``, ``cutmix``, ``mixup``, ``mix``; with a saliency bank ``keep_cutout``,
+  ``keep_paste``, ``keep_cutmix``, ``cam_erasing``), or an alias (``gridmask``, ``erasing``).
 * ``a-b`` is the range ``(a, b)``; numbers, ``true``/``false`` and bare words (``fill=random``)
   are read as such.
 * ``p`` is short for ``prob``; ``ramp=E`` turns ``prob`` into the linear ramp
@@ -25,9 +26,9 @@ from dali_regaug import schedule
 
 ALIASES = {"gridmask": "grid_mask", "erasing": "random_erasing", "random_erase": "random_erasing"}
 MASKS = ("grid_mask", "random_erasing", "cutout")
-MIXING = ("cutmix", "mixup", "mix")
+MIXING = ("cutmix", "mixup", "mix", "keep_cutmix")
 BOXES = ("bbox_erasing",)  # detection: they take and return boxes and labels
-GUIDED = ("keep_cutout",)  # read saliency maps: they need a bank and the views
+GUIDED = ("keep_cutout", "keep_paste", "keep_cutmix", "cam_erasing")  # read saliency maps
 _ARG_ALIASES = {"p": "prob"}
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 _NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -138,10 +139,11 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
             images, *targets, p = getattr(rfn, name)(images, **dict(zip(names, targets)),
                                                      **kwargs)
         elif name in GUIDED:
-            images, p = getattr(rfn, name)(images, sample_ids=sample_ids, crops=crops,
-                                           flips=flips, bank=bank,
-                                           **{k: v for k, v in kwargs.items()
-                                              if k != "sample_ids"})
+            views = dict(kwargs, sample_ids=sample_ids, crops=crops, flips=flips, bank=bank)
+            if name in MIXING:
+                images, *targets, p = getattr(rfn, name)(images, labels, **views)
+            else:
+                images, p = getattr(rfn, name)(images, **views)
         elif name in MIXING:
             images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
         else:

@@ -206,22 +206,9 @@ def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None
     bar = _bar(len(loader), f"epoch {loader.epoch}", cfg.progress and main)
     total, count, images, t0 = 0.0, 0, 0, time.perf_counter()
     for x, y, *info in loader:
-        if producer is not None:
-            x = producer.watch(x)
-        with prec.autocast():
-            logits = net(prec.input(x))
-            if isinstance(y, tuple):
-                loss = mixed_cross_entropy(logits, *y, label_smoothing=cfg.label_smoothing)
-            else:
-                loss = F.cross_entropy(logits, y.to(logits.device),
-                                       label_smoothing=cfg.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        loss = train_step(net, x, y, info[0] if info else None, opt=opt, scaler=scaler,
+                          prec=prec, label_smoothing=cfg.label_smoothing, producer=producer)
         sched.step()
-        if producer is not None:
-            producer.update(x, y, info[0], prec)
         total, count, images = total + loss.item(), count + 1, images + len(x)
         if bar is not None:
             bank = {} if producer is None else {"bank": f"{producer.bank.fill_ratio():.0%}"}
@@ -231,6 +218,27 @@ def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None
     if bar is not None:
         bar.close()
     return total / max(count, 1), time.perf_counter() - t0, images
+
+
+def train_step(net, x, y, info, *, opt, scaler, prec, label_smoothing=0.0, producer=None):
+    """One optimizer step on batch ``x`` (targets ``y``: labels or the mixed triple); with a
+    :class:`SaliencyStep`, its maps of the batch go to the bank (``info``: the loader's
+    ``sample_id``, ``crop`` and ``flip``). Returns the loss."""
+    if producer is not None:
+        x = producer.watch(x)
+    with prec.autocast():
+        logits = net(prec.input(x))
+        if isinstance(y, tuple):
+            loss = mixed_cross_entropy(logits, *y, label_smoothing=label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, y.to(logits.device), label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    if producer is not None:
+        producer.update(x, y, info, prec)
+    return loss
 
 
 @torch.no_grad()

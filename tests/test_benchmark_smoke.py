@@ -38,3 +38,16 @@ def test_detection_benchmark_smoke(tmp_path):
                                           "--iters", "1", "--rounds", "1", "--json", str(out)])
     assert set(rows) == set(detection_overhead.VARIANTS) and host > 0
     assert json.loads(out.read_text())["boxes_per_image"] > 0
+
+
+def test_saliency_benchmark_smoke(tmp_path):
+    from benchmarks import saliency_overhead
+
+    out = tmp_path / "s.json"
+    steps, pipeline = saliency_overhead.main(["--batch", "4", "--size", "32", "--steps", "1",
+                                              "--iters", "1", "--rounds", "1", "--device",
+                                              "cpu", "--json", str(out)])
+    assert set(steps) == set(saliency_overhead.PRODUCERS) and steps["none"]["ratio"] == 1
+    assert all(r["seconds"] > 0 for r in steps.values())
+    assert set(pipeline) == {"none", "cutout", "keep_cutout", "keep_cutout_vs_cutout"}
+    assert json.loads(out.read_text())["machine"]["device"] == "cpu"

@@ -113,3 +113,34 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
                           [cupy.asarray(r) for r in rows])
     assert_match("gpu_cutmix_detection", cut.apply_batch(images, perm, rows),
                  [cupy.asnumpy(x) for x in got], cut._as_records(rows))
+
+
+def test_cupy_region_scores_match_numpy():
+    import cupy
+
+    from dali_regaug.saliency import regions
+
+    rs = np.random.default_rng(4)
+    maps = regions.quantize(rs.random((5, 57, 43)) ** 2)
+    size = rs.integers(1, 60, (5, 2))
+    with cupy.cuda.Stream(non_blocking=True) as stream:
+        got = regions.scores(cupy.asarray(maps), size)
+        stream.synchronize()
+    expected = regions.scores(maps, size)
+    assert_match("gpu_region_scores", list(expected), list(cupy.asnumpy(got)), size)
+
+
+def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
+    import torch
+
+    from dali_regaug.ops.keep_cutout import KeepCutout
+    from dali_regaug.saliency import step
+
+    x = torch.randn(8, 3, 32, 32)
+    maps = torch.rand(8, 16, 16)
+    cpu, recs = step.apply(KeepCutout(bank=None, size=9, layout="CHW", seed=9), x, maps)
+    gpu, recs_gpu = step.apply(KeepCutout(bank=None, size=9, layout="CHW", seed=9), x.cuda(),
+                               maps.cuda())
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(recs, recs_gpu)
+    assert_match("gpu_keep_cutout_step", list(cpu.numpy()), list(gpu.cpu().numpy()), recs)

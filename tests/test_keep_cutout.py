@@ -58,15 +58,25 @@ def test_threshold_is_the_tau_quantile_of_all_candidates(tau):
     maps = regions.quantize(rs.random((3, 20, 17)))
     size = np.array([[5, 9], [1, 1], [20, 3]])
     s = regions.scores(maps, size)
-    for above, method in ((False, "lower"), (True, "higher")):
-        t = regions.threshold(s, tau, above=above)
-        brute = [np.quantile(brute_scores(m, *z).ravel(), tau, method=method)
-                 for m, z in zip(maps, size)]
-        np.testing.assert_array_equal(t, brute)
-        allowed = regions.eligible(s, tau, above=above)
-        frac = allowed.reshape(3, -1).mean(1)
-        assert (frac >= (1 - tau if above else tau) - 1e-9).all()  # at least the quantile's share
-        assert allowed.reshape(3, -1).any(1).all()
+    brute = [brute_scores(m, *z).ravel() for m, z in zip(maps, size)]
+    np.testing.assert_array_equal(regions.threshold(s, tau), [np.quantile(b, tau) for b in brute])
+    for above in (False, True):
+        allowed = regions.eligible(s, tau, above=above).reshape(3, -1)
+        for a, b in zip(allowed, brute):
+            t = np.quantile(b, tau)
+            strict = b > t if above else b < t
+            assert np.array_equal(a, strict) if strict.any() else \
+                np.array_equal(a, b == (b.max() if above else b.min()))
+
+
+def test_a_sparse_map_allows_only_the_regions_on_the_right_side():
+    m = np.zeros((1, 30, 30), np.uint8)
+    m[0, 5:9, 20:24] = 255  # 80 % of the candidates score 0
+    s = regions.scores(m, [[6, 6]])
+    paste = regions.eligible(s, 0.8, above=True)
+    cut = regions.eligible(s, 0.6, above=False)
+    assert (s[paste] > 0).all() and paste.any()
+    assert (s[cut] == 0).all() and cut.sum() == (s == 0).sum()
 
 
 def test_a_flat_map_still_allows_candidates():

@@ -104,3 +104,31 @@ def test_producers_leave_the_model_training_with_its_statistics_and_no_grads():
         assert net.training
         assert all(p.grad is None and p.requires_grad for p in net.parameters())
         torch.testing.assert_close(net[1].running_mean, stats)
+
+
+@pytest.mark.parametrize("backend", [None, "emulator"])
+def test_the_per_step_mode_cuts_around_this_steps_saliency(backend):
+    """KeepAugment's own algorithm: maps of the clean batch place the cut at that step."""
+    import numpy as np
+
+    from dali_regaug.ops import rects
+    from dali_regaug.ops.keep_cutout import KeepCutout
+    from dali_regaug.saliency import step
+
+    torch.manual_seed(5)
+    n = 32
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(C * 32 * 32, K))
+    with torch.no_grad():  # the model only looks at the upper-left 8x8 of channel 0
+        model[1].weight.zero_()
+        model[1].weight.reshape(K, C, 32, 32)[:, 0, :8, :8] = torch.randn(K, 8, 8)
+    x, y = torch.randn(n, C, 32, 32), torch.randint(0, K, (n,))
+    maps = producers.vanilla(model, x, y, grid=16)
+    op = KeepCutout(bank=None, size=10, tau=0.5, fill=0.0, layout="CHW", seed=6,
+                    backend=backend)
+    out, recs = step.apply(op, x, maps)
+    cut = rects.last_box(recs, 32, 32) >= 0
+    assert cut.any((1, 2)).all()
+    assert not cut[:, :8, :8].any()
+    np.testing.assert_array_equal(out.numpy(), np.where(cut[:, None], 0, x.numpy()))
+    with pytest.raises(ValueError, match="layout='CHW'"):
+        step.apply(KeepCutout(bank=None, size=4), x, maps)

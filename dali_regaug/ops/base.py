@@ -81,6 +81,10 @@ class Op:
         ids = None if sample_ids is None else scalars(sample_ids)
         return self.draw(self._hw(shapes), ids, **inputs)
 
+    def _outputs(self, recs, shapes) -> tuple:
+        """What the sampling DALI body outputs: the parameter bytes (mixing adds ``lam``)."""
+        return (_rows(recs),)
+
     def _as_records(self, params):
         """Records from per-sample parameter bytes (or records already)."""
         if isinstance(params, np.ndarray) and params.dtype.names:

@@ -14,7 +14,7 @@ import numpy as np
 from dali_regaug import fill as fill_mod
 from dali_regaug import launch, validate
 from dali_regaug.ops import rects
-from dali_regaug.ops.base import group_buffers, shape_groups
+from dali_regaug.ops.base import Op, group_buffers, scalars, shape_groups
 
 
 def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
@@ -102,3 +102,39 @@ def _blend(x, y, p, h, w, layout, out=None):
         np.copyto(sub, mixed, where=per_pixel((m > 0) & (m < 1)))
         out[rows] = sub
     return out
+
+
+class TwoSource(Op):
+    """An operator whose records composite each image with a second source (a partner from
+    the batch, or another version of the image); subclasses define ``sample``."""
+
+    kernel = "composite"
+    params_dtype = rects.params_dtype(1)
+
+    def apply(self, images, partners, params, *, backend=None, **launch_options):
+        """Composite ``images`` (``a``) with ``partners`` (``b``, same shapes) under
+        ``params``: see :func:`apply`.
+
+        Parameters
+        ----------
+        images, partners : list of arrays or array
+        params : structured ndarray or list of arrays
+            Records from :meth:`draw`, or per-sample device bytes.
+        backend : {None, "numpy", "emulator"} or a launch backend
+        """
+        return apply(images, partners, params, layout=self.layout,
+                     backend=backend if backend is not None else self.backend,
+                     **launch_options)
+
+    def apply_batch(self, images, partners, params):
+        """Op on the images' device: images, their second sources and parameter bytes (or
+        records) in, images out. Partners may be indices into the batch (CPU: views, not a
+        permuted copy) or a batch."""
+        if not images:
+            return []
+        if np.ndim(partners[0]) < 2:
+            partners = [images[i] for i in scalars(partners)]
+        if launch.backend_for(images, self.backend) is None:  # NumPy path: records
+            params = self._as_records(params)
+        return list(apply(images, partners, params, layout=self.layout, backend=self.backend,
+                          workspace=self._workspace))

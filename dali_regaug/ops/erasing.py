@@ -73,9 +73,14 @@ class RandomErasing(_Erase):
         super().__init__(max_boxes=self.count[1], prob=prob, fill=fill, layout=layout,
                          seed=seed, backend=backend)
 
+    def uniforms(self, keys) -> np.ndarray:
+        """Each sample's draws: the coin, the region count, then per region and attempt the
+        area, log-aspect, corner y and corner x."""
+        return rng.uniform(keys, 2 + 4 * self.count[1] * ATTEMPTS)
+
     def sample(self, hw, keys, prob):
         n, m = len(keys), self.count[1]
-        u = rng.uniform(keys, 2 + 4 * m * ATTEMPTS)
+        u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
         boxes = place(u[:, 2:].reshape(n, m, ATTEMPTS, 4), hw[:, 0, None], hw[:, 1, None],
@@ -97,12 +102,23 @@ def place(u, h, w, area, aspect) -> np.ndarray:
         Area as a fraction of the region's, and aspect ratio (height / width).
     """
     h, w = np.asarray(h)[..., None], np.asarray(w)[..., None]
+    eh, ew = sizes(u, h, w, area, aspect)
+    return first_fit(np.floor(u[..., 2] * h), np.floor(u[..., 3] * w), eh, ew, h, w)
+
+
+def sizes(u, h, w, area, aspect):
+    """Height and width of each attempt (``round(H_e)``, ``round(W_e)``) from its area and
+    log-aspect uniforms ``u[..., 0:2]``, in a region of ``h x w`` (broadcasting)."""
     s_e = (area[0] + (area[1] - area[0]) * u[..., 0]) * h * w
     lo, hi = math.log(aspect[0]), math.log(aspect[1])
     ratio = np.exp(lo + (hi - lo) * u[..., 1])
-    eh, ew = np.round(np.sqrt(s_e * ratio)), np.round(np.sqrt(s_e / ratio))
-    y0, x0 = np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
-    fits = (eh >= 1) & (ew >= 1) & (y0 + eh <= h) & (x0 + ew <= w)
+    return np.round(np.sqrt(s_e * ratio)), np.round(np.sqrt(s_e / ratio))
+
+
+def first_fit(y0, x0, eh, ew, h, w) -> np.ndarray:
+    """int32 ``(..., 4)``: the first attempt (last axis) whose box lies inside ``h x w``
+    and is not empty; all zero where none does."""
+    fits = (eh >= 1) & (ew >= 1) & (y0 >= 0) & (x0 >= 0) & (y0 + eh <= h) & (x0 + ew <= w)
     first = np.argmax(fits, axis=-1)[..., None]
     pick = lambda a: np.take_along_axis(np.broadcast_to(a, fits.shape), first, -1)[..., 0]  # noqa: E731
     y0, x0 = pick(y0), pick(x0)

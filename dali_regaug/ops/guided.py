@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dali_regaug import rng, validate
-from dali_regaug.ops.base import _rows, scalars
+from dali_regaug.ops.base import scalars
 from dali_regaug.saliency import regions
 
 
@@ -21,7 +21,9 @@ class Guide:
 
     Parameters
     ----------
-    bank : SaliencyBank
+    bank : SaliencyBank or None
+        ``None`` for the trainer-side mode (:func:`dali_regaug.saliency.step.apply`),
+        where each call is given its maps.
     tau : float
         Quantile of the candidate scores that separates the regions a cut may take from
         those a paste may take (KeepAugment's adaptive threshold), in [0, 1].
@@ -32,7 +34,7 @@ class Guide:
     def __init__(self, bank, tau, start_epoch):
         from dali_regaug.saliency import SaliencyBank
 
-        if not isinstance(bank, SaliencyBank):
+        if bank is not None and not isinstance(bank, SaliencyBank):
             raise TypeError(f"bank must be a dali_regaug.saliency.SaliencyBank, got "
                             f"{type(bank).__name__}")
         self.bank = bank
@@ -44,7 +46,7 @@ class Guide:
         before ``start_epoch``)."""
         n = len(hw)
         maps, present = [None] * n, np.zeros(n, bool)
-        if epoch < self.start_epoch:
+        if epoch < self.start_epoch or self.bank is None:
             return maps, present
         crops = np.asarray(crops, np.float64).reshape(n, 4)
         flips = np.asarray(flips).reshape(n)
@@ -60,14 +62,32 @@ class Guide:
         """``(cy, cx)``, each ``(B, m)``: centres of regions of ``region_hw`` ``(B, 2)``
         drawn with uniforms ``u`` ``(B, m)`` among the candidates at or below the
         ``tau``-quantile of the scores (a cut) or at or above it (``above``: a paste)."""
-        cy, cx = np.zeros(np.shape(u), np.int64), np.zeros(np.shape(u), np.int64)
         region_hw = np.asarray(region_hw).reshape(-1, 2)
-        for idx in by_shape([m.shape for m in maps]):
-            s = regions.scores(regions.quantize(np.stack([maps[i] for i in idx])),
-                               region_hw[idx], backend=backend)
-            flat = regions.pick(regions.eligible(s, self.tau, above=above), u[idx])
-            cy[idx], cx[idx] = np.divmod(flat, s.shape[2])
-        return cy, cx
+
+        def allowed(q, idx):
+            s = regions.scores(q, region_hw[idx], backend=backend)
+            return regions.eligible(s, self.tau, above=above)
+
+        return _pick(maps, u, allowed)
+
+    @staticmethod
+    def near(maps, threshold, u):
+        """``(cy, cx)``, each ``(B, m)``: pixels drawn with uniforms ``u`` among those whose
+        (quantized) map is at least ``threshold`` times its maximum; any pixel of an
+        all-zero map."""
+        return _pick(maps, u, lambda q, idx: q >= np.ceil(
+            threshold * q.max((1, 2), keepdims=True)))
+
+
+def _pick(maps, u, allowed):
+    """Per shape group: quantize the maps, ``allowed(q, idx)`` marks the candidates, and
+    :func:`regions.pick` draws among them."""
+    u = np.asarray(u).reshape(len(maps), -1)
+    cy, cx = np.zeros(u.shape, np.int64), np.zeros(u.shape, np.int64)
+    for idx in by_shape([m.shape for m in maps]):
+        q = regions.quantize(np.stack([maps[i] for i in idx]))
+        cy[idx], cx[idx] = np.divmod(regions.pick(allowed(q, idx), u[idx]), q.shape[2])
+    return cy, cx
 
 
 def by_shape(hw) -> list:
@@ -85,19 +105,25 @@ def guide_uniforms(keys, present, count):
     return rng.uniform(keys[present], count, stream=rng.STREAM_GUIDE)
 
 
-class GuidedMask:
-    """DALI bodies of a guided masking operator (mixed into a ``MaskOp`` with a ``guide``):
-    the views' crops and flips and the ``sample_ids`` come in beside the images."""
+class Guided:
+    """DALI bodies of a guided operator (mixed into an ``Op`` with a ``guide``): after the
+    images (and their second sources) come the views' crops and flips and the
+    ``sample_ids``; the outputs are the operator's (``Op._outputs``)."""
 
     def sample_batch(self, shapes, crops, flips, sample_ids):
-        """CPU op: shapes, crops, flips and ids in; parameter bytes out."""
-        return _rows(self._draw_guided(self._hw(shapes), crops, flips, sample_ids))
+        """CPU op: shapes, crops, flips and ids in; parameter bytes (and any other sampled
+        outputs) out."""
+        out = self._outputs(self._draw_guided(self._hw(shapes), crops, flips, sample_ids),
+                            shapes)
+        return out if len(out) > 1 else out[0]
 
-    def run_batch(self, images, crops, flips, sample_ids):
-        """CPU op sampling and applying in one step; images and parameter bytes out."""
-        recs = self._draw_guided(self._hw([a.shape for a in images]), crops, flips,
-                                 sample_ids)
-        return self.apply_batch(images, recs), _rows(recs)
+    def run_batch(self, images, *inputs):
+        """CPU op sampling and applying in one step: images, second sources if any, crops,
+        flips and ids in; images and the sampled outputs out."""
+        *partners, crops, flips, sample_ids = inputs
+        shapes = [a.shape for a in images]
+        recs = self._draw_guided(self._hw(shapes), crops, flips, sample_ids)
+        return (self.apply_batch(images, *partners, recs), *self._outputs(recs, shapes))
 
     def _draw_guided(self, hw, crops, flips, sample_ids):
         ids = scalars(sample_ids)

@@ -21,10 +21,10 @@ import numpy as np
 
 from dali_regaug.ops import rects
 from dali_regaug.ops.erasing import Cutout
-from dali_regaug.ops.guided import Guide, GuidedMask, guide_uniforms
+from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
 
 
-class KeepCutout(GuidedMask, Cutout):
+class KeepCutout(Guided, Cutout):
     """Selective-cut Cutout; see the module docstring and :func:`dali_regaug.fn.keep_cutout`."""
 
     def __init__(self, *, bank, size, tau=0.6, count=1, prob=1.0, fill=0.0, start_epoch=0,

@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import launch, rng, validate
+from dali_regaug import rng, validate
 from dali_regaug.ops import composite, rects
-from dali_regaug.ops.base import Op, _rows, scalars
+from dali_regaug.ops.base import _rows
 
 
-class Mix(Op):
-    """CutMix or MixUp per sample; see the module docstring and :func:`dali_regaug.fn.mix`."""
-
-    kernel = "composite"
-    params_dtype = rects.params_dtype(1)
+class Mix(composite.TwoSource):
+    """CutMix or MixUp per sample; see the module docstring and :func:`dali_regaug.fn.mix`.
+    :meth:`apply` pastes the partner's pixels inside each box (CutMix) or blends
+    ``lam * image + (1 - lam) * partner`` (MixUp)."""
 
     def __init__(self, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
                  layout="HWC", seed=None, backend=None):
@@ -46,7 +45,7 @@ class Mix(Op):
         if self.mixup_alpha == 0 and self.cutmix_alpha == 0:
             raise ValueError("mixup_alpha=0 and cutmix_alpha=0: at least one must be > 0")
 
-    def sample(self, hw, keys, prob):
+    def sample(self, hw, keys, prob, **inputs):
         u = rng.uniform(keys, 4)
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             cut = u[:, 1] < self.switch_prob
@@ -57,52 +56,28 @@ class Mix(Op):
         lam[~cut] = rng.beta(keys[~cut], self.mixup_alpha)
         h, w = hw[:, 0], hw[:, 1]
         side = np.sqrt(1 - lam)
-        box = rects.centred(np.floor(u[:, 2] * h), np.floor(u[:, 3] * w), np.floor(h * side),
-                            np.floor(w * side), h, w)
+        sh, sw = np.floor(h * side), np.floor(w * side)
         apply = u[:, 0] < prob
+        cy, cx = self._centres(hw, keys, u, sh, sw, apply & cut, **inputs)
+        box = rects.centred(cy, cx, sh, sw, h, w)
         return composite.params(box[:, None], apply & cut, w_in=0.0,
                                 w_out=np.where(apply & ~cut, lam, 1.0), keys=keys)
 
-    def apply(self, images, partners, params, *, backend=None, **launch_options):
-        """Mix ``images`` with ``partners`` (same shapes) under ``params``: the partner's
-        pixels inside each box (CutMix), or ``lam * image + (1 - lam) * partner`` (MixUp).
-
-        Parameters
-        ----------
-        images, partners : list of arrays or array
-        params : structured ndarray or list of arrays
-            Records from :meth:`draw`, or per-sample device bytes.
-        backend : {None, "numpy", "emulator"} or a launch backend
-        """
-        return composite.apply(images, partners, params, layout=self.layout,
-                               backend=backend if backend is not None else self.backend,
-                               **launch_options)
+    def _centres(self, hw, keys, u, sh, sw, cut):
+        """Box centres, uniform over the image (CutMix's ``r_x, r_y``)."""
+        return np.floor(u[:, 2] * hw[:, 0]), np.floor(u[:, 3] * hw[:, 1])
 
     # -- DALI python_function bodies ---------------------------------------------------------
     def sample_batch(self, shapes, sample_ids=None):
         """CPU op: shapes (and ids) in; parameter bytes and ``lam`` out."""
-        recs = self._draw_shapes(shapes, sample_ids)
-        return _rows(recs), self._lams(recs, shapes)
-
-    def apply_batch(self, images, partners, params):
-        """Op on the images' device: images, their partners and parameter bytes (or records)
-        in, images out. Partners are indices into the batch on CPU (views, not a permuted
-        copy), a permuted batch on GPU."""
-        if not images:
-            return []
-        if np.ndim(partners[0]) < 2:
-            partners = [images[i] for i in scalars(partners)]
-        if launch.backend_for(images, self.backend) is None:  # NumPy path: records
-            params = self._as_records(params)
-        return list(composite.apply(images, partners, params, layout=self.layout,
-                                    backend=self.backend, workspace=self._workspace))
+        return self._outputs(self._draw_shapes(shapes, sample_ids), shapes)
 
     def run_batch(self, images, partners, sample_ids=None):
         """CPU op sampling and applying in one step: images, each sample's partner index in
         the batch (and ids) in; images, parameter bytes and ``lam`` out."""
         shapes = [a.shape for a in images]
         recs = self._draw_shapes(shapes, sample_ids)
-        return self.apply_batch(images, partners, recs), _rows(recs), self._lams(recs, shapes)
+        return (self.apply_batch(images, partners, recs), *self._outputs(recs, shapes))
 
-    def _lams(self, recs, shapes):
-        return list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))
+    def _outputs(self, recs, shapes):
+        return _rows(recs), list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))

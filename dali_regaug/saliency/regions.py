@@ -12,12 +12,12 @@ Readings chosen:
 
 * Maps are quantized per sample to integers 0..255 of their maximum before scoring, so
   region sums are exact integers: the kernel and NumPy agree bit for bit, and ties are ties.
-* The paper samples until ``I(S) < tau`` (cut) or ``I(S) > tau`` (paste), a loop that never
-  ends when no candidate qualifies (a flat map). Here the threshold is an order statistic
-  (NumPy's ``"lower"`` quantile for a cut, ``"higher"`` for a paste) and the comparison
-  inclusive, so at least one candidate always qualifies; with distinct scores the two
-  readings differ by the one candidate at the threshold. The draw is a single uniform
-  index into the qualifying candidates: no rejection loop.
+* The paper samples until ``I(S) < tau`` (cut) or ``I(S) > tau`` (paste), with ``tau``
+  the ``tau``-quantile of the candidates' scores (NumPy's default, linear, quantile). That
+  loop never ends when no candidate is strictly on the right side (a flat map); then the
+  candidates with the lowest (cut) or highest (paste) score are allowed instead, which
+  is all of them for a flat map. The draw is one uniform index into the allowed
+  candidates: no rejection loop.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def scores(maps, region_hw, *, backend=None, block=256) -> np.ndarray:
 
     Parameters
     ----------
-    maps : (B, h, w) uint8 ndarray
-        From :func:`quantize`.
+    maps : (B, h, w) uint8 ndarray (NumPy or CuPy)
+        From :func:`quantize`; CuPy arrays take the kernel on the current stream.
     region_hw : (B, 2) int array
         Region height and width per sample.
     backend : {None, "numpy", "emulator"} or a launch backend
@@ -55,12 +55,12 @@ def scores(maps, region_hw, *, backend=None, block=256) -> np.ndarray:
     block : int
         Threads per sample (the kernel runs one block per sample).
     """
-    maps = np.asarray(maps)
+    be = launch.backend_for(maps, backend)
+    maps = maps if be is not None else np.asarray(maps)
     n, h, w = maps.shape
     if h * w > MAX_PIXELS:
         raise ValueError(f"saliency maps of {h}x{w} pixels: at most {MAX_PIXELS} are supported")
     size = np.broadcast_to(np.asarray(region_hw, np.int64).reshape(-1, 2), (n, 2))
-    be = launch.backend_for(maps, backend)
     if be is not None:
         p = np.zeros(n, PARAMS)
         p["height"], p["width"] = size[:, 0], size[:, 1]
@@ -69,16 +69,12 @@ def scores(maps, region_hw, *, backend=None, block=256) -> np.ndarray:
         out = launch.launch("region_scores", maps[..., None], p, layout="HWC", backend=be,
                             args=(sat,), out_dtype=np.int32, block=block, max_grid_x=1)
         return out[..., 0]
-    sat = np.zeros((n, h + 1, w + 1), np.int64)
-    np.cumsum(np.cumsum(maps, 1, dtype=np.int64), 2, out=sat[:, 1:, 1:])
+    sat = np.zeros((n, h + 1, w + 1), np.int32)  # sums stay below 2**31 (MAX_PIXELS)
+    np.cumsum(np.cumsum(maps, 1, dtype=np.int32), 2, out=sat[:, 1:, 1:])
     y0, y1 = _span(h, size[:, 0])
     x0, x1 = _span(w, size[:, 1])
-    b = np.arange(n)[:, None, None]
-
-    def corner(r, c):
-        return sat[b, r[:, :, None], c[:, None, :]]
-
-    return (corner(y1, x1) - corner(y0, x1) - corner(y1, x0) + corner(y0, x0)).astype(np.int32)
+    rows = np.take_along_axis(sat, y1[:, :, None], 1) - np.take_along_axis(sat, y0[:, :, None], 1)
+    return np.take_along_axis(rows, x1[:, None, :], 2) - np.take_along_axis(rows, x0[:, None, :], 2)
 
 
 def _span(n, size):
@@ -87,18 +83,21 @@ def _span(n, size):
     return np.clip(lo, 0, n), np.clip(lo + size[:, None], 0, n)
 
 
-def threshold(s, tau, *, above: bool) -> np.ndarray:
-    """``(B,)`` the ``tau``-quantile of each sample's candidate scores ``s`` ``(B, ...)``:
-    the lower order statistic for a cut (``above=False``), the higher for a paste."""
-    flat = np.asarray(s).reshape(len(s), -1)
-    return np.quantile(flat, tau, axis=1, method="higher" if above else "lower")
+def threshold(s, tau) -> np.ndarray:
+    """``(B,)`` the ``tau``-quantile of each sample's candidate scores ``s`` ``(B, ...)``."""
+    return np.quantile(np.asarray(s).reshape(len(s), -1), tau, axis=1)
 
 
 def eligible(s, tau, *, above: bool) -> np.ndarray:
-    """``(B, ...)`` bool: candidates at or below (cut) or at or above (paste) the
-    threshold."""
-    t = threshold(s, tau, above=above).reshape((-1,) + (1,) * (np.ndim(s) - 1))
-    return s >= t if above else s <= t
+    """``(B, ...)`` bool: candidates strictly below (cut) or above (``above``: paste) the
+    threshold; where none is, those at the lowest (cut) or highest (paste) score."""
+    shape = (-1,) + (1,) * (np.ndim(s) - 1)
+    flat = np.asarray(s).reshape(len(s), -1)
+    t = threshold(s, tau).reshape(shape)
+    strict = s > t if above else s < t
+    extreme = s == (flat.max(1) if above else flat.min(1)).reshape(shape)
+    none = ~strict.reshape(len(s), -1).any(1).reshape(shape)
+    return strict | (none & extreme)
 
 
 def pick(allowed, u) -> np.ndarray:

@@ -44,12 +44,13 @@ def to_bank(xp, rows, cols, maps, visible):
     total = rows @ (maps * visible) @ cols.swapaxes(1, 2)
     area = rows @ visible @ cols.swapaxes(1, 2)
     covered = area * rows.shape[1] * cols.shape[1]
-    return total / xp.where(area > 0, area, xp.ones_like(area)), covered
+    return total / xp.maximum(area, 1e-30), covered  # total is 0 where area is
 
 
 def to_view(xp, rows, cols, bank_maps):
     """``(B, h, w)`` view maps: each view pixel is the area average of the bank cells it
-    covers."""
-    pixel = rows.sum(1)[:, :, None] * cols.sum(1)[:, None, :]  # each pixel's area inside
-    total = rows.swapaxes(1, 2) @ bank_maps @ cols
-    return total / xp.where(pixel > 0, pixel, xp.ones_like(pixel))
+    covers. A pixel's area factors into its row's length times its column's, so the
+    matrices are normalized instead of each pixel."""
+    rows = rows / xp.maximum(rows.sum(1, keepdims=True), 1e-30)
+    cols = cols / xp.maximum(cols.sum(1, keepdims=True), 1e-30)
+    return rows.swapaxes(1, 2) @ bank_maps @ cols

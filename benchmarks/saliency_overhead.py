@@ -1,0 +1,160 @@
+"""Cost of saliency-guided augmentation, measured in one run: the training step with each
+saliency producer against the plain step, and ``keep_cutout`` against ``cutout`` in the CPU
+DALI pipeline.
+
+    python -m benchmarks.saliency_overhead [--batch 32] [--size 112] [--rounds 5] [--json F]
+
+Steps: ResNet-18 on a synthetic batch already in memory (no loader, so only the step and
+the producer are timed), SGD, the producer's maps written to a :class:`SaliencyBank`; on
+CUDA when present (AMP, channels-last, as ``train``), else CPU (float32). Pipeline: the
+training pipeline of ``pipeline_overhead`` with ``cutout`` or ``keep_cutout`` (its bank full
+of maps); skipped where DALI is not installed. Rounds interleave the variants; each figure
+is the median over rounds, and each ratio is against the baseline of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from dali_regaug.saliency import SaliencyBank
+from dali_regaug.train import Precision, SaliencyStep, train_step
+
+PRODUCERS = ("none", "free", "vanilla", "lowres", "gradcam")
+
+
+def step_times(args, device):
+    """Seconds per training step of each producer (median over rounds)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).to(device)
+    prec = Precision.choose(device)
+    if prec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scaler = torch.amp.GradScaler(device.type, enabled=prec.scale_loss)
+    n = args.batch
+    x = torch.randn(n, 3, args.size, args.size, device=device)
+    y = torch.randint(0, 10, (n,), device=device)
+    info = {"sample_id": torch.arange(n), "crop": torch.tensor([[0.0, 0.0, 1.0, 1.0]] * n),
+            "flip": torch.zeros(n, dtype=torch.bool)}
+    runs = {name: [] for name in PRODUCERS}
+    with SaliencyBank(n, 16) as bank:
+        steps = {name: SaliencyStep(name, model, bank, "layer4") if name != "none" else None
+                 for name in PRODUCERS}
+
+        def run(producer, count):
+            for _ in range(count):
+                train_step(model, x, y, info, opt=opt, scaler=scaler, prec=prec,
+                           producer=producer)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        for producer in steps.values():
+            run(producer, 2)  # warm-up: allocator, cuDNN autotuning
+        for r in range(args.rounds):
+            for name, producer in steps.items():
+                start = time.perf_counter()
+                run(producer, args.steps)
+                runs[name].append((time.perf_counter() - start) / args.steps)
+            print(f"steps: round {r + 1}/{args.rounds} done", flush=True)
+    base = statistics.median(runs["none"])
+    return {name: {"seconds": statistics.median(v), "ratio": statistics.median(v) / base,
+                   "runs": v} for name, v in runs.items()}
+
+
+def pipeline_rates(args):
+    """Images/s of the CPU pipeline with no operator, ``cutout`` and ``keep_cutout``;
+    ``None`` without DALI."""
+    try:
+        from benchmarks.pipeline_overhead import measure
+    except ImportError:
+        return None
+    import functools
+
+    from dali_regaug.pipelines import sample_images, train_pipeline
+
+    files = sample_images() * 16
+    side = args.size // 2
+    variants = {"none": None, "cutout": f"cutout(size={side})",
+                "keep_cutout": f"keep_cutout(size={side},tau=0.6)"}
+    rs = np.random.default_rng(0)
+    with SaliencyBank(len(files), 16) as bank:
+        bank.update(np.arange(len(files)), rs.random((len(files), 16, 16), np.float32),
+                    np.tile([0.0, 0.0, 1.0, 1.0], (len(files), 1)), np.zeros(len(files)))
+        builds = {name: functools.partial(train_pipeline, files, batch_size=args.batch,
+                                          size=args.size, device="cpu", augment=spec,
+                                          num_threads=args.threads, seed=0, bank=bank)
+                  for name, spec in variants.items()}
+        runs = {name: [] for name in builds}
+        for r in range(args.rounds):
+            for name, build in builds.items():
+                runs[name].append(measure(build, args.iters))
+            print(f"pipeline: round {r + 1}/{args.rounds} done", flush=True)
+    med = {name: statistics.median(v) for name, v in runs.items()}
+    return {name: {"images_per_s": med[name], "cost_vs_none": 1 - med[name] / med["none"],
+                   "runs": runs[name]} for name in runs} | {
+        "keep_cutout_vs_cutout": 1 - med["keep_cutout"] / med["cutout"]}
+
+
+def machine(device) -> dict:
+    info = {"cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        import nvidia.dali
+
+        info["dali"] = nvidia.dali.__version__
+    except ImportError:
+        info["dali"] = None
+    return info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=112)
+    ap.add_argument("--steps", type=int, default=4, help="training steps per timed run")
+    ap.add_argument("--iters", type=int, default=16, help="pipeline batches per timed run")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+
+    steps = step_times(args, device)
+    print(f"\ntraining step, ResNet-18, batch {args.batch}, {args.size}x{args.size}, {device}, "
+          f"median of {args.rounds} rounds x {args.steps} steps")
+    print(f"{'producer':<10}{'ms/step':>10}{'ratio':>8}")
+    for name, row in steps.items():
+        print(f"{name:<10}{row['seconds'] * 1e3:>10.1f}{row['ratio']:>8.3f}")
+    pipeline = pipeline_rates(args)
+    if pipeline is None:
+        print("\npipeline: skipped (DALI is not installed)")
+    else:
+        print(f"\nCPU pipeline, batch {args.batch}, {args.size}x{args.size}")
+        for name in ("none", "cutout", "keep_cutout"):
+            row = pipeline[name]
+            print(f"{name:<12}{row['images_per_s']:>10.1f} img/s  cost {row['cost_vs_none']:.1%}")
+        print(f"keep_cutout vs cutout: {pipeline['keep_cutout_vs_cutout']:.1%} slower")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(device), "args": vars(args), "steps": steps,
+                       "pipeline": pipeline}, f, indent=2)
+    return steps, pipeline
+
+
+if __name__ == "__main__":
+    main()

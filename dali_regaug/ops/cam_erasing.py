@@ -1,0 +1,55 @@
+"""Random Erasing placed by a class activation map (CAM-based Random Erasing).
+
+Oh, Lee, "Class Activation Map based Random Erasing for Data Augmentation", Journal of
+Korea Multimedia Society 26(10), 2023 (doi:10.9717/kmms.2023.26.10.1231): Grad-CAM
+estimates where the object is, and Random Erasing's regions are restricted to the vicinity
+of the object by a hyperparameter set on the Grad-CAM map; maps are used only after some
+epochs of training.
+
+Readings chosen (only the paper's abstract was available to us): the vicinity is the set of
+pixels whose CAM is at least ``threshold`` times the view's maximum, and each region's
+centre is drawn uniformly from it. Everything else is Random Erasing's Algorithm 1
+(:mod:`dali_regaug.ops.erasing`): the area and aspect draws, the region centred on the
+drawn pixel ``(y - H_e // 2, x - W_e // 2)``, never clipped, at most ``ATTEMPTS`` tries,
+skipped if none fits. ``threshold=0`` lets every pixel be a centre. Samples without a map,
+and all samples before ``start_epoch`` (the paper's intermediate epoch), are erased by
+plain Random Erasing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dali_regaug import validate
+from dali_regaug.ops.erasing import ATTEMPTS, RandomErasing, first_fit, sizes
+from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
+
+
+class CamErasing(Guided, RandomErasing):
+    """CAM-guided Random Erasing; see the module docstring and
+    :func:`dali_regaug.fn.cam_erasing`."""
+
+    def __init__(self, *, bank, threshold=0.5, prob=0.5, area=(0.02, 0.4),
+                 aspect=(0.3, 1 / 0.3), count=1, fill="random", start_epoch=0, layout="HWC",
+                 seed=None, backend=None):
+        super().__init__(prob=prob, area=area, aspect=aspect, count=count, fill=fill,
+                         layout=layout, seed=seed, backend=backend)
+        self.threshold = validate.number("threshold", threshold, 0.0, 1.0)
+        self.guide = Guide(bank, 0.0, start_epoch)
+
+    def sample(self, hw, keys, prob, maps=None, present=None):
+        """Random Erasing's records; for samples with a map (``present``), the regions
+        re-placed with centres in the CAM's vicinity, from the same size draws."""
+        p = super().sample(hw, keys, prob)
+        if present is None or not present.any():
+            return p
+        g = np.flatnonzero(present)
+        n, m = len(g), self.count[1]
+        u = self.uniforms(keys[g])[:, 2:].reshape(n, m, ATTEMPTS, 4)  # the same size draws
+        h, w = hw[g, 0, None, None], hw[g, 1, None, None]
+        eh, ew = sizes(u, h, w, self.area, self.aspect)
+        cy, cx = self.guide.near([maps[i] for i in g], self.threshold,
+                                 guide_uniforms(keys, present, m * ATTEMPTS))
+        cy, cx = cy.reshape(n, m, ATTEMPTS), cx.reshape(n, m, ATTEMPTS)
+        p["boxes"][g] = first_fit(cy - eh // 2, cx - ew // 2, eh, ew, h, w)
+        return p

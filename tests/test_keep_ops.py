@@ -1,0 +1,178 @@
+"""Selective paste, saliency-guided CutMix and CAM-guided erasing: each region lands on the
+side of the threshold its paper asks for, samples without a map get exactly the unguided
+operator, and the DALI operators replay from their parameters (NumPy and emulator)."""
+
+import numpy as np
+import pytest
+from nvidia.dali import fn as dfn
+from nvidia.dali import pipeline_def, types
+
+from conftest import assert_match
+from dali_regaug import fn, registry, rng
+from dali_regaug.ops import composite, rects
+from dali_regaug.ops.cam_erasing import CamErasing
+from dali_regaug.ops.erasing import ATTEMPTS, RandomErasing, sizes
+from dali_regaug.ops.keep_cutmix import KeepCutMix
+from dali_regaug.ops.keep_paste import KeepPaste
+from dali_regaug.ops.mixing import Mix
+from dali_regaug.pipelines import sample_images, train_pipeline
+from dali_regaug.saliency import SaliencyBank, regions
+
+N, HW, SPOT = 200, (40, 48), np.s_[10:20, 30:40]
+
+
+@pytest.fixture(scope="module")
+def bank():
+    with SaliencyBank(1) as b:
+        yield b
+
+
+def spot_maps(n=N):
+    maps = np.zeros((n, *HW), np.float32)
+    maps[:, SPOT[0], SPOT[1]] = 1.0
+    return list(maps)
+
+
+def on_allowed_side(q, size, centre, tau, above):
+    """The candidate centred at ``centre`` is strictly past the tau-quantile of all
+    candidates of ``size`` (or at the extreme score when none is): the paper's rule."""
+    s = regions.scores(q[None], [size])[0]
+    t = np.quantile(s, tau)
+    strict = s > t if above else s < t
+    allowed = strict if strict.any() else s == (s.max() if above else s.min())
+    return allowed[centre]
+
+
+def test_the_paste_always_brings_back_the_salient_spot(bank):
+    maps, hw = spot_maps(), np.tile(HW, (N, 1))
+    present = np.arange(N) % 4 != 0
+    p = KeepPaste(bank=bank, size=8, tau=0.8, seed=1).draw(hw, maps=maps, present=present)
+    on_spot = (rects.last_box(p, *HW)[:, SPOT[0], SPOT[1]] >= 0).any((1, 2))
+    assert on_spot[present].all()
+    assert (p["count"][~present] == 0).all()  # no map: A(x) is kept whole
+    assert (p["w_in"] == 1).all() and (p["w_out"] == 0).all()
+
+
+def test_keep_cutmix_centres_its_box_on_low_saliency_and_is_cutmix_without_a_map(bank):
+    maps, hw = spot_maps(), np.tile(HW, (N, 1))
+    present = np.arange(N) % 3 != 0
+    p = KeepCutMix(bank=bank, alpha=1.0, tau=0.5, seed=2).draw(hw, maps=maps, present=present)
+    plain = Mix(mixup_alpha=0.0, cutmix_alpha=1.0, seed=2).draw(hw)
+    np.testing.assert_array_equal(p[~present], plain[~present])
+    # CutMix's own box size (Eq. 2, floor as the official code), the same draw for both
+    side = np.sqrt(1 - rng.beta(p["key"], 1.0))
+    size = np.stack([np.floor(HW[0] * side), np.floor(HW[1] * side)], 1).astype(int)
+    q = regions.quantize(np.stack(maps))
+    for i in np.flatnonzero(present):
+        y0, x0, y1, x1 = p["boxes"][i, 0]
+        # the centre of an unclipped box is y0 + sh // 2; recover it from either edge
+        cy = y0 + size[i, 0] // 2 if y0 > 0 else y1 - size[i, 0] + size[i, 0] // 2
+        cx = x0 + size[i, 1] // 2 if x0 > 0 else x1 - size[i, 1] + size[i, 1] // 2
+        assert on_allowed_side(q[i], size[i], (cy, cx), 0.5, above=False), i
+    np.testing.assert_allclose(composite.lam(p, hw), 1 - np.prod(
+        np.diff(p["boxes"][:, 0].reshape(-1, 2, 2), axis=1)[:, 0], 1) / np.prod(HW), rtol=1e-6)
+    covered = rects.last_box(p, *HW)[:, SPOT[0], SPOT[1]] >= 0
+    plain_covered = rects.last_box(plain, *HW)[:, SPOT[0], SPOT[1]] >= 0
+    assert covered[present].mean() < 0.5 * plain_covered[present].mean()
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_cam_erasing_centres_regions_in_the_objects_vicinity(bank, threshold):
+    maps, hw = spot_maps(), np.tile(HW, (N, 1))
+    maps = [m + 0.3 * (np.arange(HW[1]) >= 24) for m in maps]  # a weaker right half
+    present = np.arange(N) % 3 != 0
+    op = CamErasing(bank=bank, threshold=threshold, prob=0.8, count=(1, 2), seed=3)
+    p = op.draw(hw, maps=maps, present=present)
+    plain = RandomErasing(prob=0.8, count=(1, 2), seed=3).draw(hw)
+    np.testing.assert_array_equal(p[~present], plain[~present])
+    assert (p["count"] == plain["count"]).all()
+    u = op.uniforms(p["key"])[:, 2:].reshape(N, 2, ATTEMPTS, 4)
+    eh, ew = sizes(u, HW[0], HW[1], op.area, op.aspect)  # Random Erasing's own size draws
+    near = maps[0] >= threshold * maps[0].max()
+    placed = 0
+    for i in np.flatnonzero(present):
+        for j in range(2):
+            y0, x0, y1, x1 = p["boxes"][i, j]
+            if y1 == 0:
+                continue  # no attempt fitted
+            placed += 1
+            assert 0 <= y0 < y1 <= HW[0] and 0 <= x0 < x1 <= HW[1]
+            assert ((eh[i, j] == y1 - y0) & (ew[i, j] == x1 - x0)).any()
+            assert near[y0 + (y1 - y0) // 2, x0 + (x1 - x0) // 2]
+    assert placed > N // 2
+
+
+def hot_bank_files():
+    files = sample_images()
+    bank = SaliencyBank(len(files), 16)
+    m = np.zeros((len(files), 16, 16), np.float32)
+    m[:, 2:7, 9:14] = 1
+    bank.update(np.arange(len(files)), m, np.tile([0, 0, 1, 1.], (len(files), 1)),
+                np.zeros(len(files)))
+    return files, bank
+
+
+@pytest.mark.parametrize("backend", [None, "emulator"])
+def test_dali_keep_paste_composites_the_original_onto_its_transform(backend):
+    files, bank = hot_bank_files()
+
+    @pipeline_def(batch_size=4, num_threads=1, device_id=None, seed=4)
+    def pipe():
+        jpegs, labels = dfn.readers.file(files=files, labels=list(range(len(files))))
+        img = dfn.resize(dfn.decoders.image(jpegs, output_type=types.RGB), size=[40, 40])
+        img = dfn.crop_mirror_normalize(img, dtype=types.FLOAT, output_layout="CHW",
+                                        mean=[128.0] * 3, std=[64.0] * 3)
+        ids = dfn.cast(labels, dtype=types.INT64)
+        crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
+        flips = dfn.constant(idata=0, dtype=types.INT32)
+        aug = fn.image_level(img, layout="CHW")
+        out, p = fn.keep_paste(img, ids, crops, flips, bank=bank, size=12, tau=0.8,
+                               augmented=aug, layout="CHW", return_params=True, name="paste",
+                               backend=backend)
+        return img, aug, out, p
+
+    with bank:
+        p = pipe()
+        p.build()
+        op = registry.ops(p)["paste"]
+        img, aug, out, raw = (list(map(np.array, o)) for o in p.run())
+        recs = fn.decode_params(op, raw)
+        assert_match("keep_paste_replay", op.apply(img, aug, recs, backend="numpy"), out, recs)
+        assert (recs["count"] == 1).all()
+        inside = rects.last_box(recs, 40, 40)[:, None] >= 0  # the paper's M(S), per pixel
+        for x, a, o, m in zip(img, aug, out, inside):
+            np.testing.assert_array_equal(o, np.where(m, x, a))
+        spot = rects.last_box(recs, 40, 40)[:, 5:17, 22:35] >= 0  # bank cells 2:7, 9:14
+        assert spot.any((1, 2)).all()
+        assert not np.array_equal(np.array(aug), np.array(img))  # A did transform
+
+
+def test_the_default_transform_and_every_guided_op_build_from_a_spec():
+    files, bank = hot_bank_files()
+    with bank:
+        for spec, outputs in (("keep_paste(size=16,tau=0.7)", 5),
+                              ("cam_erasing(threshold=0.5,p=1)", 5),
+                              ("keep_cutmix(alpha=1,tau=0.5)", 7)):
+            pipe = train_pipeline(files, batch_size=4, size=48, device="cpu", seed=5,
+                                  augment=spec, bank=bank)
+            out = pipe.run()
+            assert len(out) == outputs, spec
+            assert out[0].as_array().shape == (4, 3, 48, 48)
+            if "cutmix" in spec:
+                lam = out[3].as_array().ravel()
+                assert ((lam > 0) & (lam <= 1)).all()
+
+
+def test_arguments_of_the_guided_ops_are_checked(bank):
+    with pytest.raises(ValueError, match="threshold"):
+        CamErasing(bank=bank, threshold=2)
+    with pytest.raises(ValueError, match="size"):
+        KeepPaste(bank=bank, size=0)
+    with pytest.raises(ValueError, match="cutmix_alpha"):
+        KeepCutMix(bank=bank, alpha=-1)
+    with pytest.raises(ValueError, match="rotate"):
+        @pipeline_def(batch_size=1, num_threads=1, device_id=None)
+        def pipe():
+            return fn.image_level(dfn.random.uniform(shape=[4, 4, 3]), rotate=270)
+
+        pipe()
