@@ -25,7 +25,7 @@ class Loader:
 
     ``targets`` is the label tensor, or ``(labels_a, labels_b, lam)`` when the pipeline
     mixes. With ``with_info=True`` a third item holds the other outputs by name
-    (``sample_id``, ``crop``, ``flip``).
+    (``sample_id``, ``crop``, ``flip``, and ``visible`` with a saliency bank).
 
     Parameters
     ----------
@@ -123,6 +123,8 @@ class Loader:
             info["sample_id"] = info["sample_id"].reshape(-1)
         if "flip" in info:
             info["flip"] = info["flip"].reshape(-1).bool()
+        if "visible" in info:
+            info["visible"] = info["visible"].bool()
         return data["images"], targets, info
 
     def state_dict(self) -> dict:

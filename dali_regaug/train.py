@@ -198,7 +198,11 @@ class SaliencyStep:
                     maps = p.gradcam(self.model, prec.input(x), y, layer=self.layer)
                 else:
                     maps = getattr(p, self.kind)(self.model, prec.input(x), y)
-        self.bank.update(info["sample_id"], maps, info["crop"], info["flip"])
+        visible = info.get("visible")
+        if visible is not None:  # at the maps' resolution: cells mostly of the own image
+            visible = F.adaptive_avg_pool2d(visible[:, None].float().to(maps.device),
+                                            maps.shape[-2:])[:, 0] >= 0.5
+        self.bank.update(info["sample_id"], maps, info["crop"], info["flip"], visible)
 
 
 def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None):

@@ -92,7 +92,9 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
     Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``labels``
     (int64), then ``labels_b`` and ``lam`` when ``augment`` mixes, then ``sample_id``
     (int64), ``crop`` (float32 ``(y0, x0, y1, x1)`` fractions of the decoded image) and
-    ``flip`` (int32, 1 when mirrored), then any extra outputs of a callable ``augment``.
+    ``flip`` (int32, 1 when mirrored), then any extra outputs of a callable ``augment``, or
+    with a ``bank`` ``visible`` (uint8 ``(size, size)``, 0 where the operators erased the
+    view or pasted another image into it; :mod:`dali_regaug.saliency.visible`).
 
     Parameters
     ----------
@@ -136,6 +138,8 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
     aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
     mixes = not callable(augment) and spec.mixes(augment)
     names = ["images", "labels"] + (["labels_b", "lam"] if mixes else []) + list(TRAIN_EXTRAS)
+    if bank is not None and not callable(augment):
+        names.append("visible")
 
     @pipeline_def(**_pipe_args(batch_size, num_threads, dev, seed, shard,
                                prefetch_queue_depth))
@@ -159,8 +163,11 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
             images, *extra = out if isinstance(out, tuple) else (out,)
             targets = (labels,)
         else:
-            images, targets = spec.build(augment, images, labels, layout=layout,
-                                         sample_ids=ids, crops=crop, flips=flip, bank=bank)
+            images, targets, params = spec.build(augment, images, labels, layout=layout,
+                                                 sample_ids=ids, crops=crop, flips=flip,
+                                                 bank=bank, return_params=True)
+            if bank is not None:
+                extra = (_visible(params, size),)
         return (images, *targets, ids, crop, flip, *extra)
 
     return _finish(pipe, checkpoint, dataset, names, shard, shards)
@@ -230,6 +237,22 @@ def _read(dataset, seed, shard, shards, shuffle):
     labels = fn.python_function(ids, function=lambda i: list(table[np.concatenate(i)][:, None]),
                                 batch_processing=True)
     return jpegs, ids, labels
+
+
+def _visible(params, size):
+    """The ``visible`` output: which pixels the operators (``(name, params)`` pairs from
+    ``spec.build``) left to the sample's own image."""
+    from nvidia.dali.pipeline import Pipeline
+
+    from dali_regaug import registry
+    from dali_regaug.saliency.visible import Visible
+
+    table = registry.ops(Pipeline.current())
+    if not params:
+        return fn.cast(fn.constant(idata=1, shape=[size, size]), dtype=types.UINT8)
+    return fn.python_function(*(p for _, p in params), batch_processing=True,
+                              function=Visible([table[name] for name, _ in params],
+                                               (size, size)))
 
 
 def _normalize(images, layout, **kw):

@@ -170,7 +170,7 @@ def test_in_a_training_pipeline_cuts_avoid_the_spot(hot_bank, backend):
                           augment=[("keep_cutout", {"size": 12, "tau": 0.5, "fill": 0.0,
                                                     "backend": backend})])
     for _ in range(4):
-        images, _, ids, crop, flip = (o.as_array() for o in pipe.run())
+        images, _, ids, crop, flip, _ = (o.as_array() for o in pipe.run())
         maps, present = bank.read(ids.ravel(), crop, flip, (48, 48))
         assert present.all()
         cut = (images == 0).all(-1)

@@ -150,9 +150,9 @@ def test_dali_keep_paste_composites_the_original_onto_its_transform(backend):
 def test_the_default_transform_and_every_guided_op_build_from_a_spec():
     files, bank = hot_bank_files()
     with bank:
-        for spec, outputs in (("keep_paste(size=16,tau=0.7)", 5),
-                              ("cam_erasing(threshold=0.5,p=1)", 5),
-                              ("keep_cutmix(alpha=1,tau=0.5)", 7)):
+        for spec, outputs in (("keep_paste(size=16,tau=0.7)", 6),  # ..., flip, visible
+                              ("cam_erasing(threshold=0.5,p=1)", 6),
+                              ("keep_cutmix(alpha=1,tau=0.5)", 8)):
             pipe = train_pipeline(files, batch_size=4, size=48, device="cpu", seed=5,
                                   augment=spec, bank=bank)
             out = pipe.run()
@@ -176,3 +176,43 @@ def test_arguments_of_the_guided_ops_are_checked(bank):
             return fn.image_level(dfn.random.uniform(shape=[4, 4, 3]), rotate=270)
 
         pipe()
+
+
+def test_the_pipeline_tells_the_trainer_which_pixels_are_the_samples_own():
+    files, bank = hot_bank_files()
+    with bank:
+        for spec in ("keep_cutout(size=12,tau=0.5,fill=0)", "keep_cutmix(alpha=1,tau=0.5)"):
+            pipe = train_pipeline(files, batch_size=4, size=40, device="cpu", layout="HWC",
+                                  seed=6, augment=spec, bank=bank)
+            assert pipe.output_names[-1] == "visible"
+            out = pipe.run()
+            visible = out[-1].as_array().astype(bool)
+            op = next(iter(registry.ops(pipe).values()))
+            assert visible.shape == (4, 40, 40) and not visible.all()
+            if "cutout" in spec:
+                np.testing.assert_array_equal(~visible, (out[0].as_array() == 0).all(-1))
+            else:  # CutMix: the partner's box is not the sample's own image
+                del op
+                lam = out[3].as_array().ravel()
+                np.testing.assert_allclose(visible.mean((1, 2)), lam, atol=1e-6)
+
+
+def test_erased_cells_of_a_view_leave_the_bank_alone():
+    import torch
+
+    from dali_regaug.train import Precision, SaliencyStep
+
+    torch.manual_seed(7)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 32 * 32, 5))
+    with SaliencyBank(4, 8, mode="overwrite") as bank:
+        step = SaliencyStep("free", model, bank, "0")
+        x = step.watch(torch.randn(4, 3, 32, 32))
+        torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3])).backward()
+        visible = torch.ones(4, 32, 32, dtype=torch.bool)
+        visible[:, :, :16] = False  # the left half was erased
+        info = {"sample_id": torch.arange(4), "crop": torch.tensor([[0.0, 0, 1, 1]] * 4),
+                "flip": torch.zeros(4, dtype=torch.bool), "visible": visible}
+        step.update(x, None, info, Precision.choose(torch.device("cpu")))
+        maps = bank.maps.astype(np.float32)
+        assert (maps[:, :, :4] == 0).all() and (maps[:, :, 4:] > 0).all()

@@ -34,8 +34,8 @@ MAX_PIXELS = (2**31 - 1) // LEVELS  # a region sum stays below 2**31
 def quantize(maps) -> np.ndarray:
     """``(B, h, w)`` uint8: each map scaled so that its maximum is 255 (negative values and
     NaN count as 0; an all-zero map stays zero)."""
-    m = np.nan_to_num(np.asarray(maps, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    m = np.clip(m, 0, None)
+    m = np.asarray(maps, np.float32)
+    m = np.where((m > 0) & (m < np.inf), m, np.float32(0))
     top = m.reshape(len(m), -1).max(1, initial=0)[:, None, None]
     return np.rint(m * (LEVELS / np.where(top > 0, top, 1))).astype(np.uint8)
 
@@ -70,17 +70,29 @@ def scores(maps, region_hw, *, backend=None, block=256) -> np.ndarray:
                             args=(sat,), out_dtype=np.int32, block=block, max_grid_x=1)
         return out[..., 0]
     sat = np.zeros((n, h + 1, w + 1), np.int32)  # sums stay below 2**31 (MAX_PIXELS)
-    np.cumsum(np.cumsum(maps, 1, dtype=np.int32), 2, out=sat[:, 1:, 1:])
+    np.cumsum(maps, 2, dtype=np.int32, out=sat[:, 1:, 1:])
+    np.add.accumulate(sat, axis=1, out=sat)  # in place: much faster than cumsum on axis 1
     y0, y1 = _span(h, size[:, 0])
     x0, x1 = _span(w, size[:, 1])
-    rows = np.take_along_axis(sat, y1[:, :, None], 1) - np.take_along_axis(sat, y0[:, :, None], 1)
-    return np.take_along_axis(rows, x1[:, None, :], 2) - np.take_along_axis(rows, x0[:, None, :], 2)
+    rows = _gather(sat, y1, 1) - _gather(sat, y0, 1)
+    return _gather(rows, x1, 2) - _gather(rows, x0, 2)
 
 
 def _span(n, size):
     """``(B, n)`` start and end of the region of each size centred on each index."""
     lo = np.arange(n)[None] - size[:, None] // 2
     return np.clip(lo, 0, n), np.clip(lo + size[:, None], 0, n)
+
+
+def _gather(a, index, axis):
+    """``a`` ``(B, ...)`` indexed along ``axis`` by each sample's row of ``index``
+    ``(B, k)``; one shared gather when every sample has the same row (a fixed region
+    size, the common case, ten times faster)."""
+    if (index == index[:1]).all():
+        return np.take(a, index[0], axis)
+    shape = [len(index), 1, 1]
+    shape[axis] = index.shape[1]
+    return np.take_along_axis(a, index.reshape(shape), axis)
 
 
 def threshold(s, tau) -> np.ndarray:
@@ -107,7 +119,7 @@ def pick(allowed, u) -> np.ndarray:
     """
     flat = np.asarray(allowed, bool).reshape(len(allowed), -1)
     n, length = flat.shape
-    count = np.cumsum(flat, 1)
+    count = np.cumsum(flat, 1, dtype=np.int64 if flat.shape[1] >= 2**31 else np.int32)
     rank = np.floor(np.asarray(u).reshape(n, -1) * count[:, -1:]).astype(np.int64)
     # one search over all rows: offsetting row b by b * (length + 1) keeps it sorted
     shift = np.arange(n)[:, None] * (length + 1)
