@@ -66,6 +66,17 @@ def measure(build, iters):
     return rate
 
 
+def interleaved(builds, rounds, iters, label=""):
+    """Images/s of each pipeline builder in ``builds`` per round, the variants taking turns
+    within every round so that a noisy machine's drifts hit all of them alike."""
+    runs = {name: [] for name in builds}
+    for r in range(rounds):
+        for name, build in builds.items():
+            runs[name].append(measure(build, iters))
+        print(f"{label}round {r + 1}/{rounds} done", flush=True)
+    return runs
+
+
 def sampler_us_per_sample(op, batch=256, reps=200):
     hw = np.full((batch, 2), 224)
     op.draw(hw)
@@ -104,11 +115,7 @@ def main(argv=None):
                                       size=args.size, device="cpu", layout="HWC", augment=aug,
                                       num_threads=args.threads, seed=0)
               for name, aug in VARIANTS.items()}
-    runs = {name: [] for name in builds}
-    for r in range(args.rounds):
-        for name, build in builds.items():
-            runs[name].append(measure(build, args.iters))
-        print(f"round {r + 1}/{args.rounds} done", flush=True)
+    runs = interleaved(builds, args.rounds, args.iters)
     base = statistics.median(runs["none"])
     rows = {name: {"images_per_s": statistics.median(v), "cost": 1 - statistics.median(v) / base,
                    "runs": v} for name, v in runs.items()}

@@ -9,7 +9,8 @@ the producer are timed), SGD, the producer's maps written to a :class:`SaliencyB
 CUDA when present (AMP, channels-last, as ``train``), else CPU (float32). Pipeline: the
 training pipeline of ``pipeline_overhead`` with ``cutout`` or ``keep_cutout`` (its bank full
 of maps); skipped where DALI is not installed. Rounds interleave the variants; each figure
-is the median over rounds, and each ratio is against the baseline of the same run.
+is the median over rounds, and each ratio the median of the rounds' ratios to the baseline
+measured in the same round.
 """
 
 from __future__ import annotations
@@ -69,21 +70,27 @@ def step_times(args, device):
         for producer in steps.values():
             run(producer, 2)  # warm-up: allocator, cuDNN autotuning
         for r in range(args.rounds):
-            for name, producer in steps.items():
+            order = list(steps.items())
+            for name, producer in order if r % 2 == 0 else order[::-1]:  # no position bias
                 start = time.perf_counter()
                 run(producer, args.steps)
                 runs[name].append((time.perf_counter() - start) / args.steps)
             print(f"steps: round {r + 1}/{args.rounds} done", flush=True)
-    base = statistics.median(runs["none"])
-    return {name: {"seconds": statistics.median(v), "ratio": statistics.median(v) / base,
+    return {name: {"seconds": statistics.median(v), "ratio": paired_ratio(v, runs["none"]),
                    "runs": v} for name, v in runs.items()}
+
+
+def paired_ratio(runs, base):
+    """Median over rounds of each round's ratio to the baseline of the same round: drifts
+    of a shared machine between rounds cancel."""
+    return statistics.median(a / b for a, b in zip(runs, base))
 
 
 def pipeline_rates(args):
     """Images/s of the CPU pipeline with no operator, ``cutout`` and ``keep_cutout``;
     ``None`` without DALI."""
     try:
-        from benchmarks.pipeline_overhead import measure
+        from benchmarks.pipeline_overhead import interleaved
     except ImportError:
         return None
     import functools
@@ -102,15 +109,11 @@ def pipeline_rates(args):
                                           size=args.size, device="cpu", augment=spec,
                                           num_threads=args.threads, seed=0, bank=bank)
                   for name, spec in variants.items()}
-        runs = {name: [] for name in builds}
-        for r in range(args.rounds):
-            for name, build in builds.items():
-                runs[name].append(measure(build, args.iters))
-            print(f"pipeline: round {r + 1}/{args.rounds} done", flush=True)
-    med = {name: statistics.median(v) for name, v in runs.items()}
-    return {name: {"images_per_s": med[name], "cost_vs_none": 1 - med[name] / med["none"],
-                   "runs": runs[name]} for name in runs} | {
-        "keep_cutout_vs_cutout": 1 - med["keep_cutout"] / med["cutout"]}
+        runs = interleaved(builds, args.rounds, args.iters, "pipeline: ")
+    return {name: {"images_per_s": statistics.median(v),
+                   "cost_vs_none": 1 - paired_ratio(v, runs["none"]), "runs": v}
+            for name, v in runs.items()} | {
+        "keep_cutout_vs_cutout": 1 - paired_ratio(runs["keep_cutout"], runs["cutout"])}
 
 
 def machine(device) -> dict:

@@ -279,8 +279,9 @@ _GUIDED = """
 keep_cutout.__doc__ = """KeepAugment's selective-cut Cutout (Gong et al. 2021); see
     :mod:`dali_regaug.ops.keep_cutout`.
 
-    The square is drawn among the candidates whose saliency is at or below the
-    ``tau``-quantile of all candidates', so the salient part of each view is never cut.
+    The square is drawn among the candidates whose saliency is below the
+    ``tau``-quantile of all candidates', so the cut misses the salient part of each view
+    whenever enough candidates do.
 
     Parameters
     ----------

@@ -36,3 +36,20 @@ def pixels(images):
     """Normalized CHW float images back to 0..255 values, ``(N, H, W, C)``."""
     x = np.asarray(images, np.float32).transpose(0, 2, 3, 1)
     return x * np.float32(IMAGENET_STD) + np.float32(IMAGENET_MEAN)
+
+
+def spot_bank():
+    """The bundled sample images and a SaliencyBank whose every map has one hot spot, in
+    bank cells rows 2:7 and columns 9:14 (upper right); close it after use."""
+    import numpy as np
+
+    from dali_regaug.pipelines import sample_images
+    from dali_regaug.saliency import SaliencyBank
+
+    files = sample_images()
+    bank = SaliencyBank(len(files), 16)
+    m = np.zeros((len(files), 16, 16), np.float32)
+    m[:, 2:7, 9:14] = 1
+    bank.update(np.arange(len(files)), m, np.tile([0, 0, 1, 1.], (len(files), 1)),
+                np.zeros(len(files)))
+    return files, bank

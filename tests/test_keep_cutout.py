@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from conftest import assert_match
+from datasets import spot_bank
 from dali_regaug import fn, registry
 from dali_regaug.ops import rects
 from dali_regaug.ops.erasing import Cutout
@@ -152,12 +153,8 @@ def test_arguments_are_checked_when_the_operator_is_built():
 @pytest.fixture
 def hot_bank():
     """A bank with a hot spot in the upper right of every sample image."""
-    files = sample_images()
-    with SaliencyBank(len(files), 16) as bank:
-        m = np.zeros((len(files), 16, 16), np.float32)
-        m[:, 2:7, 9:14] = 1
-        bank.update(np.arange(len(files)), m, np.tile([0, 0, 1, 1.], (len(files), 1)),
-                    np.zeros(len(files)))
+    files, bank = spot_bank()
+    with bank:
         yield files, bank
 
 

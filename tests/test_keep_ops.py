@@ -8,6 +8,7 @@ from nvidia.dali import fn as dfn
 from nvidia.dali import pipeline_def, types
 
 from conftest import assert_match
+from datasets import spot_bank
 from dali_regaug import fn, registry, rng
 from dali_regaug.ops import composite, rects
 from dali_regaug.ops.cam_erasing import CamErasing
@@ -15,7 +16,7 @@ from dali_regaug.ops.erasing import ATTEMPTS, RandomErasing, sizes
 from dali_regaug.ops.keep_cutmix import KeepCutMix
 from dali_regaug.ops.keep_paste import KeepPaste
 from dali_regaug.ops.mixing import Mix
-from dali_regaug.pipelines import sample_images, train_pipeline
+from dali_regaug.pipelines import train_pipeline
 from dali_regaug.saliency import SaliencyBank, regions
 
 N, HW, SPOT = 200, (40, 48), np.s_[10:20, 30:40]
@@ -102,19 +103,9 @@ def test_cam_erasing_centres_regions_in_the_objects_vicinity(bank, threshold):
     assert placed > N // 2
 
 
-def hot_bank_files():
-    files = sample_images()
-    bank = SaliencyBank(len(files), 16)
-    m = np.zeros((len(files), 16, 16), np.float32)
-    m[:, 2:7, 9:14] = 1
-    bank.update(np.arange(len(files)), m, np.tile([0, 0, 1, 1.], (len(files), 1)),
-                np.zeros(len(files)))
-    return files, bank
-
-
 @pytest.mark.parametrize("backend", [None, "emulator"])
 def test_dali_keep_paste_composites_the_original_onto_its_transform(backend):
-    files, bank = hot_bank_files()
+    files, bank = spot_bank()
 
     @pipeline_def(batch_size=4, num_threads=1, device_id=None, seed=4)
     def pipe():
@@ -148,7 +139,7 @@ def test_dali_keep_paste_composites_the_original_onto_its_transform(backend):
 
 
 def test_the_default_transform_and_every_guided_op_build_from_a_spec():
-    files, bank = hot_bank_files()
+    files, bank = spot_bank()
     with bank:
         for spec, outputs in (("keep_paste(size=16,tau=0.7)", 6),  # ..., flip, visible
                               ("cam_erasing(threshold=0.5,p=1)", 6),
@@ -179,7 +170,7 @@ def test_arguments_of_the_guided_ops_are_checked(bank):
 
 
 def test_the_pipeline_tells_the_trainer_which_pixels_are_the_samples_own():
-    files, bank = hot_bank_files()
+    files, bank = spot_bank()
     with bank:
         for spec in ("keep_cutout(size=12,tau=0.5,fill=0)", "keep_cutmix(alpha=1,tau=0.5)"):
             pipe = train_pipeline(files, batch_size=4, size=40, device="cpu", layout="HWC",

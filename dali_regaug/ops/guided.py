@@ -60,8 +60,9 @@ class Guide:
 
     def centres(self, maps, region_hw, u, *, above, backend=None):
         """``(cy, cx)``, each ``(B, m)``: centres of regions of ``region_hw`` ``(B, 2)``
-        drawn with uniforms ``u`` ``(B, m)`` among the candidates at or below the
-        ``tau``-quantile of the scores (a cut) or at or above it (``above``: a paste)."""
+        drawn with uniforms ``u`` ``(B, m)`` among the candidates below the
+        ``tau``-quantile of the scores (a cut) or above it (``above``: a paste); see
+        :func:`dali_regaug.saliency.regions.eligible`."""
         region_hw = np.asarray(region_hw).reshape(-1, 2)
 
         def allowed(q, idx):
