@@ -44,6 +44,9 @@ def _preview_args(pv):
     pv.add_argument("--seed", type=int, default=0)
     pv.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     pv.add_argument("--show-params", action="store_true", help="print the sampled parameters")
+    pv.add_argument("--saliency", action="store_true",
+                    help="rows of the saliency-guided operators, on model-free spectral "
+                         "residual maps (shown in a row of their own)")
     pv.add_argument("--coco", action="store_true",
                     help="detection: COCO crops with their boxes drawn (--data is a COCO "
                          "root; default: the COCO sample, built if missing)")
@@ -66,10 +69,11 @@ def _preview(args) -> int:
         ds = scan((args.data or sample_data.make()) / "val")
         firsts = {label: f for f, label in reversed(list(zip(ds.files, ds.labels)))}
         files = [firsts[k] for k in sorted(firsts)][:args.columns]
-    specs = args.augment or preview.DEFAULT_SPECS
+    specs = args.augment or (preview.SALIENCY_SPECS if args.saliency else preview.DEFAULT_SPECS)
     out = preview.run(files, out=args.out, specs=specs, size=args.size, seed=args.seed,
                       device=args.device, show_params=args.show_params)
-    print(f"wrote {out} ({len(files)} images x {len(specs) + 1} rows)")
+    rows = len(specs) + 1 + preview.guided(specs)  # guided specs add the maps' row
+    print(f"wrote {out} ({len(files)} images x {rows} rows)")
     return 0
 
 

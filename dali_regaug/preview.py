@@ -20,9 +20,20 @@ DEFAULT_SPECS = (
 )
 
 
+# The guided operators, on maps from spectral_residual (a model-free stand-in for the
+# trained model's saliency), with a row showing those maps.
+SALIENCY_SPECS = (
+    "keep_cutout(size=96,tau=0.6)",
+    "keep_paste(size=112,tau=0.6)",
+    "keep_cutmix(alpha=1,tau=0.6)",
+    "cam_erasing(threshold=0.5,p=1)",
+)
+
+
 def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto",
         show_params=False):
-    """Write the grid to ``out`` and return the path; print parameters if asked.
+    """Write the grid to ``out`` and return the path; print parameters if asked. Guided
+    specs (``keep_cutout``, ...) read :func:`spectral_bank` maps, shown in an extra row.
 
     Parameters
     ----------
@@ -36,14 +47,18 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
     show_params : bool
     """
     from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, train_pipeline
+    from dali_regaug.pipelines.classification import TRAIN_EXTRAS
 
     names = []  # per row, the registry names of its operators
+    bank = spectral_bank(files) if guided(specs) else None
 
-    def augment(images, labels, ids):
+    def augment(images, labels, ids, views):
         outs, params = [images], []
+        saliency = dict(sample_ids=ids, crops=views[0], flips=views[1], bank=bank) \
+            if bank is not None else {}
         for r, text in enumerate(specs):
             x, _, row = spec.build(text, images, labels, layout="CHW", seed=seed + 10 * r,
-                                   return_params=True, prefix=f"row{r}_")
+                                   return_params=True, prefix=f"row{r}_", **saliency)
             outs.append(x)
             names.append([name for name, _ in row])
             params += [p for _, p in row]
@@ -63,9 +78,71 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
                 for i, rec in enumerate(rfn.decode_params(registry.ops(pipe)[name], res[k])):
                     print(f"  image {i}: {_fmt(rec)}")
                 k += 1
+    labels = ["input"] + [spec.describe(s) for s in specs]
+    if bank is not None:
+        ids, crop, flip = (_array(res[pipe.output_names.index(k)]) for k in TRAIN_EXTRAS)
+        maps = bank.read(ids.reshape(-1), crop, flip, (size, size))[0]
+        rows.insert(1, _heat(rows[0], maps))
+        labels.insert(1, "saliency (spectral residual)")
+        del pipe, res  # the pipeline reads the bank until it is shut down
+        bank.close()
     out.parent.mkdir(parents=True, exist_ok=True)
-    _grid(rows, ["input"] + [spec.describe(s) for s in specs]).save(out)
+    _grid(rows, labels).save(out)
     return out
+
+
+def guided(specs) -> bool:
+    """Whether any spec has a saliency-guided operator."""
+    return any(name in spec.GUIDED for text in specs for name, _ in spec.parse(text))
+
+
+def spectral_bank(files, size=16):
+    """A :class:`SaliencyBank` with one map per file from :func:`spectral_residual`: a
+    model-free saliency, so that the preview shows the guided operators without a
+    trained model (in training the maps come from the model)."""
+    from PIL import Image
+
+    from dali_regaug.saliency import SaliencyBank
+
+    bank = SaliencyBank(len(files), size)
+    grey = np.stack([np.asarray(Image.open(f).convert("L").resize((64, 64), Image.BILINEAR),
+                                np.float64) for f in files])
+    bank.update(np.arange(len(files)), spectral_residual(grey),
+                np.tile([0.0, 0.0, 1.0, 1.0], (len(files), 1)), np.zeros(len(files)))
+    return bank
+
+
+def spectral_residual(grey):
+    """Saliency by the spectral residual (Hou & Zhang, "Saliency Detection: A Spectral
+    Residual Approach", CVPR 2007): the log amplitude spectrum minus its 3x3 local mean,
+    back to the image with the original phase, squared, then blurred.
+
+    Parameters
+    ----------
+    grey : (B, h, w) float ndarray
+    """
+    f = np.fft.fft2(grey)
+    log_amp = np.log(np.abs(f) + 1e-9)
+    residual = log_amp - _box3(log_amp)
+    s = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(f)))) ** 2
+    for _ in range(3):  # three box blurs: close to a Gaussian of sigma ~1.7 px
+        s = _box3(s)
+    return (s / s.max((1, 2), keepdims=True)).astype(np.float32)
+
+
+def _box3(a):
+    """3x3 mean with wrap-around (the spectrum is periodic; the blur's edges matter
+    little)."""
+    return sum(np.roll(a, (dy, dx), (1, 2)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+
+
+def _heat(images, maps):
+    """``images`` tinted red by ``maps`` (each scaled to its maximum)."""
+    m = maps / np.maximum(maps.max((1, 2), keepdims=True), 1e-12)
+    red = np.zeros_like(images)
+    red[..., 0] = 255
+    mix = 0.65 * m[..., None]
+    return np.clip(images * (1 - mix) + red * mix, 0, 255).astype(np.uint8)
 
 
 COCO_SPECS = (

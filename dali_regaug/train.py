@@ -17,6 +17,7 @@ saved in the checkpoint, and its fill ratio is shown in the progress bar.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -152,6 +153,8 @@ def fit(cfg: Config) -> list[dict]:
                     f.write(json.dumps(rec) + "\n")
     finally:
         if bank is not None:
+            del train, producer  # the pipeline reads the bank until it is shut down
+            gc.collect()
             bank.close()
     return history
 

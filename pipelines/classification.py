@@ -105,7 +105,9 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
         Side of the square output.
     augment : str, dict, list or callable, optional
         A spec for :func:`dali_regaug.spec.parse` (e.g. ``"gridmask(p=0.8)+cutmix()"``), or
-        ``augment(images, labels, sample_ids)`` returning images or ``(images, *extra)``.
+        ``augment(images, labels, sample_ids)`` returning images or ``(images, *extra)``;
+        a callable with a ``views`` parameter also gets ``(crop, flip)``, for guided
+        operators.
     layout : {"CHW", "HWC"}
     device : {"auto", "cpu", "gpu"}
     seed : int, optional
@@ -159,7 +161,8 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
                       fn.cast(anchor + extent, dtype=types.FLOAT) / hw)
         extra = ()
         if callable(augment):
-            out = augment(images, labels, ids)
+            views = {"views": (crop, flip)} if _takes_views(augment) else {}
+            out = augment(images, labels, ids, **views)
             images, *extra = out if isinstance(out, tuple) else (out,)
             targets = (labels,)
         else:
@@ -237,6 +240,15 @@ def _read(dataset, seed, shard, shards, shuffle):
     labels = fn.python_function(ids, function=lambda i: list(table[np.concatenate(i)][:, None]),
                                 batch_processing=True)
     return jpegs, ids, labels
+
+
+def _takes_views(augment):
+    import inspect
+
+    try:
+        return "views" in inspect.signature(augment).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
 
 
 def _visible(params, size):

@@ -52,3 +52,18 @@ def test_preview_coco_draws_each_rows_boxes(tmp_path, capsys):
     assert np.array_equal((drawn == 255).all(-1), outline)
     cyan = np.argwhere((drawn == [0, 255, 255]).all(-1))  # the triangle, inside the box
     assert len(cyan) > 10 and cyan.min(0).tolist() == [7, 12] and cyan.max(0).tolist()[0] <= 13
+
+
+def test_preview_saliency_shows_the_maps_and_the_guided_operators(tmp_path, capsys):
+    from dali_regaug.preview import SALIENCY_SPECS, spectral_residual
+
+    out = tmp_path / "s.png"
+    assert main(["preview", *sample_images()[:3], "--saliency", "--size", "64",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert f"3 images x {len(SALIENCY_SPECS) + 2} rows" in capsys.readouterr().out
+    assert Image.open(out).size[1] == (len(SALIENCY_SPECS) + 2) * (64 + 6)
+    # the spectral residual finds a small bright square on a noisy flat background
+    grey = 100 + 5 * np.random.default_rng(0).standard_normal((1, 64, 64))
+    grey[0, 40:46, 10:16] += 80
+    s = spectral_residual(grey)[0]
+    assert s[40:46, 10:16].mean() > 5 * s.mean()

@@ -200,3 +200,12 @@ def test_other_processes_share_the_bank(bank):
     assert (bank.maps[1] == 7).all() and (bank.maps[2] == 9).all()
     assert bank.version[1] == bank.version[2] == 1
     assert SaliencyBank.attach(bank.name).fill_ratio() == 2 / 8
+
+
+def test_a_closed_bank_says_so_instead_of_hanging_its_readers():
+    bank = SaliencyBank(2, 4)
+    bank.close()
+    with pytest.raises(RuntimeError, match="is closed"):
+        bank.read([0], [[0, 0, 1, 1]], [0], (4, 4))
+    with pytest.raises(RuntimeError, match="is closed"):
+        bank.update([0], np.ones((1, 4, 4), np.float32), [[0, 0, 1, 1]], [0])

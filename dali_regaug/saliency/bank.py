@@ -200,6 +200,9 @@ class SaliencyBank:
         return ids.astype(np.int64)
 
     def _locked(self):
+        if self.maps is None:
+            raise RuntimeError(f"SaliencyBank {self.name!r} is closed (close it only after "
+                               f"the pipelines that read it are gone)")
         return _Lock(self._thread_lock, self._lock_file)
 
 
@@ -211,7 +214,11 @@ class _Lock:
 
     def __enter__(self):
         self.thread_lock.acquire()
-        fcntl.flock(self.file, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        except BaseException:
+            self.thread_lock.release()  # never leave the thread lock held
+            raise
 
     def __exit__(self, *exc):
         fcntl.flock(self.file, fcntl.LOCK_UN)
