@@ -90,7 +90,7 @@ def fit(cfg: Config) -> list[dict]:
     common = dict(size=cfg.size, device=dev, num_threads=cfg.workers,
                   skip_corrupt=cfg.skip_corrupt)
     dataset = load_dataset(root / "train", skip_corrupt=cfg.skip_corrupt)
-    bank = _bank(cfg, augment, len(dataset))
+    bank = _bank(cfg, augment, len(dataset), distributed)
     train = Loader.train_loader(dataset, batch_size=cfg.batch_size, augment=augment,
                                 seed=cfg.seed, bank=bank, with_info=bank is not None,
                                 **common)
@@ -121,8 +121,10 @@ def fit(cfg: Config) -> list[dict]:
         if ck["scaler"]:  # empty when the checkpoint's run did not scale its loss
             scaler.load_state_dict(ck["scaler"])
         train.load_state_dict(ck["loader"])
-        if bank is not None and ck.get("saliency"):
-            bank.load_state_dict(ck["saliency"])
+        if bank is not None and ck.get("saliency") and main:
+            bank.load_state_dict(ck["saliency"])  # one bank for all ranks of the node
+        if bank is not None and distributed:
+            torch.distributed.barrier()
         start = train.epoch
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +161,9 @@ def fit(cfg: Config) -> list[dict]:
     return history
 
 
-def _bank(cfg, augment, n):
-    """The saliency bank of a run, or None; checks that producer and operators go together."""
+def _bank(cfg, augment, n, distributed=False):
+    """The saliency bank of a run, or None; checks that producer and operators go together.
+    Under DDP the ranks share rank 0's bank (one node: its shared memory)."""
     guided = [name for name, _ in augment if name in spec.GUIDED]
     if guided and not cfg.saliency:
         raise ValueError(f"augment uses {', '.join(guided)}, which reads saliency maps: "
@@ -172,7 +175,17 @@ def _bank(cfg, augment, n):
         return None
     from dali_regaug.saliency import SaliencyBank
 
-    return SaliencyBank(n, cfg.saliency_size)
+    if not distributed:
+        return SaliencyBank(n, cfg.saliency_size)
+    world = torch.distributed.get_world_size()
+    if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
+        raise ValueError("--saliency shares one bank through the node's shared memory; "
+                         "runs over several nodes are not supported")
+    rank0 = torch.distributed.get_rank() == 0
+    bank = SaliencyBank(n, cfg.saliency_size) if rank0 else None
+    name = [bank.name if rank0 else None]
+    torch.distributed.broadcast_object_list(name, src=0)
+    return bank if rank0 else SaliencyBank.attach(name[0])
 
 
 class SaliencyStep:

@@ -135,3 +135,30 @@ def test_a_producer_and_a_guided_operator_go_together(two_colours, tmp_path):
         fit(Config(augment="keep_cutout(size=8)", **common))
     with pytest.raises(ValueError, match="nothing reads"):
         fit(Config(augment="cutout(size=8)", saliency="free", **common))
+
+
+def _ddp_rank(rank, world, port, data, out):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))
+    try:
+        fit(Config(data=str(data), out=str(out), epochs=1, batch_size=8, size=32,
+                   device="cpu", workers=1, progress=False, augment="keep_cutout(size=8)",
+                   saliency="free"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_on_one_node_share_one_bank(two_colours, tmp_path):
+    """Each rank trains on half the samples; the checkpoint's bank has maps for all."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_rank, args=(2, port, two_colours, tmp_path), nprocs=2)
+    bank = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["saliency"]
+    assert (bank["version"] >= 1).all()
