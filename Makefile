@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: train preview test bench bench-loader bench-detection bench-saliency gpu-test
+.PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators gpu-test
 train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
 	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
@@ -34,6 +34,9 @@ bench-detection: $(VENV)/.installed  ## cost of bbox_erasing in the CPU COCO pip
 
 bench-saliency: $(VENV)/.installed  ## training step per saliency producer, keep_cutout vs cutout, out/saliency_bench.json
 	mkdir -p out && $(PY) -m benchmarks.saliency_overhead --json out/saliency_bench.json
+
+bench-operators: $(VENV)/.installed  ## our ops vs timm/torchvision/kornia/albumentations on tensors, out/operators.{json,png}
+	mkdir -p out && $(PY) -m benchmarks.operators --json out/operators.json --png out/operators.png
 
 gpu-test:  ## on a GPU machine with CuPy (DALI not needed): the real kernels against NumPy
 	python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

@@ -52,3 +52,17 @@ def test_saliency_benchmark_smoke(tmp_path):
     assert all(r["seconds"] > 0 for r in steps.values())
     assert set(pipeline) == {"none", "cutout", "keep_cutout", "keep_cutout_vs_cutout"}
     assert json.loads(out.read_text())["machine"]["device"] == "cpu"
+
+
+def test_operator_benchmark_smoke(tmp_path):
+    from benchmarks import operators
+
+    out, png = tmp_path / "o.json", tmp_path / "o.png"
+    results = operators.main(["--batch", "4", "--size", "32", "--iters", "1", "--rounds", "1",
+                              "--json", str(out), "--png", str(png)])
+    assert set(results) == {"random_erasing", "grid_mask", "cutmix", "mixup"}
+    assert all(r["images_per_s"] > 0 and r["bandwidth_fraction"] > 0
+               for impls in results.values() for r in impls.values())
+    assert all(impls["dali-regaug"]["ratio_to_ours"] == 1 for impls in results.values())
+    assert json.loads(out.read_text())["copy_bytes_per_s"] > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
