@@ -54,7 +54,6 @@ def cases(size, num_classes=10):
     GridMask's units span ``3/7`` of the side to all of it (96-224 at 224)."""
     import albumentations as A
     import kornia.augmentation as K
-    from timm.data import Mixup
     from timm.data.random_erasing import RandomErasing as TimmErasing
     from torchvision.transforms import v2
 
@@ -78,24 +77,24 @@ def cases(size, num_classes=10):
             "albumentations": _albumentations(A.GridDropout(ratio=0.4, unit_size_range=units,
                                                             p=1.0)),
         }),
-        "cutmix": (3, {
-            "dali-regaug": _ours(Mix(mixup_alpha=0.0, cutmix_alpha=1.0, layout="CHW", seed=3),
-                                 mix=True),
-            "timm": lambda x, xs, y, perm: Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, mode="elem",
-                                                 num_classes=num_classes)(x, y),
-            "torchvision v2": lambda x, xs, y, perm: v2.CutMix(alpha=1.0,
-                                                               num_classes=num_classes)(x, y),
-            "kornia": lambda x, xs, y, perm: kornia_cutmix(x, y),
-        }),
-        "mixup": (3, {
-            "dali-regaug": _ours(Mix(mixup_alpha=0.2, cutmix_alpha=0.0, layout="CHW", seed=4),
-                                 mix=True),
-            "timm": lambda x, xs, y, perm: Mixup(mixup_alpha=0.2, cutmix_alpha=0.0, mode="elem",
-                                                 num_classes=num_classes)(x, y),
-            "torchvision v2": lambda x, xs, y, perm: v2.MixUp(alpha=0.2,
-                                                              num_classes=num_classes)(x, y),
-        }),
+        "cutmix": (3, _mixing(0.0, 1.0, v2.CutMix(alpha=1.0, num_classes=num_classes), 3,
+                              num_classes) |
+                   {"kornia": lambda x, xs, y, perm: kornia_cutmix(x, y)}),
+        "mixup": (3, _mixing(0.2, 0.0, v2.MixUp(alpha=0.2, num_classes=num_classes), 4,
+                             num_classes)),
     }
+
+
+def _mixing(mixup_alpha, cutmix_alpha, torchvision_op, seed, num_classes):
+    """Ours, timm's per-sample ``Mixup`` and torchvision's per-batch op, for one mode."""
+    from timm.data import Mixup
+
+    timm_op = Mixup(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, mode="elem",
+                    num_classes=num_classes)
+    ours = Mix(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, layout="CHW", seed=seed)
+    return {"dali-regaug": _ours(ours, mix=True),
+            "timm": lambda x, xs, y, perm: timm_op(x, y),
+            "torchvision v2": lambda x, xs, y, perm: torchvision_op(x, y)}
 
 
 def copy_bandwidth(a, reps):
