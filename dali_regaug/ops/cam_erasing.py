@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from dali_regaug import validate
-from dali_regaug.ops.erasing import ATTEMPTS, RandomErasing, first_fit, sizes
+from dali_regaug.ops.erasing import RandomErasing
 from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
 
 
@@ -37,19 +37,15 @@ class CamErasing(Guided, RandomErasing):
         self.threshold = validate.number("threshold", threshold, 0.0, 1.0)
         self.guide = Guide(bank, 0.0, start_epoch)
 
-    def sample(self, hw, keys, prob, maps=None, present=None):
-        """Random Erasing's records; for samples with a map (``present``), the regions
-        re-placed with centres in the CAM's vicinity, from the same size draws."""
-        p = super().sample(hw, keys, prob)
+    def _corners(self, hw, keys, u, eh, ew, maps=None, present=None):
+        """Random Erasing's corners; for samples with a map (``present``), those of regions
+        centred on pixels drawn from the CAM's vicinity, one per attempt."""
+        y0, x0 = super()._corners(hw, keys, u, eh, ew)
         if present is None or not present.any():
-            return p
+            return y0, x0
         g = np.flatnonzero(present)
-        n, m = len(g), self.count[1]
-        u = self.uniforms(keys[g])[:, 2:].reshape(n, m, ATTEMPTS, 4)  # the same size draws
-        h, w = hw[g, 0, None, None], hw[g, 1, None, None]
-        eh, ew = sizes(u, h, w, self.area, self.aspect)
         cy, cx = self.guide.near([maps[i] for i in g], self.threshold,
-                                 guide_uniforms(keys, present, m * ATTEMPTS))
-        cy, cx = cy.reshape(n, m, ATTEMPTS), cx.reshape(n, m, ATTEMPTS)
-        p["boxes"][g] = first_fit(cy - eh // 2, cx - ew // 2, eh, ew, h, w)
-        return p
+                                 guide_uniforms(keys, present, eh[0].size))
+        y0[g] = cy.reshape(eh[g].shape) - eh[g] // 2
+        x0[g] = cx.reshape(ew[g].shape) - ew[g] // 2
+        return y0, x0

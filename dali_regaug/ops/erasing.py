@@ -78,14 +78,22 @@ class RandomErasing(_Erase):
         area, log-aspect, corner y and corner x."""
         return rng.uniform(keys, 2 + 4 * self.count[1] * ATTEMPTS)
 
-    def sample(self, hw, keys, prob):
+    def sample(self, hw, keys, prob, **inputs):
         n, m = len(keys), self.count[1]
         u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        boxes = place(u[:, 2:].reshape(n, m, ATTEMPTS, 4), hw[:, 0, None], hw[:, 1, None],
-                      self.area, self.aspect)
-        return self._records(keys, apply, boxes, count)
+        u = u[:, 2:].reshape(n, m, ATTEMPTS, 4)
+        h, w = hw[:, 0, None, None], hw[:, 1, None, None]
+        eh, ew = sizes(u, h, w, self.area, self.aspect)
+        y0, x0 = self._corners(hw, keys, u, eh, ew, **inputs)
+        return self._records(keys, apply, first_fit(y0, x0, eh, ew, h, w), count)
+
+    def _corners(self, hw, keys, u, eh, ew):
+        """``(B, count, ATTEMPTS)`` corners of the attempts, uniform over the image
+        (Algorithm 1's ``x_e, y_e``)."""
+        h, w = hw[:, 0, None, None], hw[:, 1, None, None]
+        return np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
 
 
 def place(u, h, w, area, aspect) -> np.ndarray:
@@ -142,10 +150,13 @@ class Cutout(_Erase):
         super().__init__(max_boxes=self.count, prob=prob, fill=fill, layout=layout,
                          seed=seed, backend=backend)
 
-    def sample(self, hw, keys, prob):
+    def sample(self, hw, keys, prob, **inputs):
         m = self.count
         u = rng.uniform(keys, 1 + 2 * m)
-        h, w = hw[:, 0, None], hw[:, 1, None]
-        boxes = rects.centred(np.floor(u[:, 1::2] * h), np.floor(u[:, 2::2] * w), self.size,
-                              self.size, h, w)
+        cy, cx = self._centres(hw, keys, u, **inputs)
+        boxes = rects.centred(cy, cx, self.size, self.size, hw[:, 0, None], hw[:, 1, None])
         return self._records(keys, u[:, 0] < prob, boxes, m)
+
+    def _centres(self, hw, keys, u):
+        """``(B, count)`` centres, uniform over the image's pixels."""
+        return np.floor(u[:, 1::2] * hw[:, 0, None]), np.floor(u[:, 2::2] * hw[:, 1, None])

@@ -71,6 +71,20 @@ class Guide:
 
         return _pick(maps, u, allowed)
 
+    def replace(self, cy, cx, guided, maps, region_hw, keys, *, above, backend=None):
+        """``cy, cx`` (``(B,)`` or ``(B, m)``, changed in place) with the centres of the
+        ``guided`` samples drawn by :meth:`centres` instead, from their own random stream;
+        ``region_hw`` ``(B, 2)``. The unguided operators' ``_centres`` hooks call it."""
+        if guided is None or not guided.any():
+            return cy, cx
+        g = np.flatnonzero(guided)
+        shape = cy[g].shape
+        new = self.centres([maps[i] for i in g], np.asarray(region_hw).reshape(-1, 2)[g],
+                           guide_uniforms(keys, guided, int(np.prod(shape[1:], dtype=int))),
+                           above=above, backend=backend)
+        cy[g], cx[g] = (c.reshape(shape) for c in new)
+        return cy, cx
+
     @staticmethod
     def near(maps, threshold, u):
         """``(cy, cx)``, each ``(B, m)``: pixels drawn with uniforms ``u`` among those whose

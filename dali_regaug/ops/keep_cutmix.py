@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
+from dali_regaug.ops.guided import Guide, Guided
 from dali_regaug.ops.mixing import Mix
 
 
@@ -32,11 +32,9 @@ class KeepCutMix(Guided, Mix):
         self.guide = Guide(bank, tau, start_epoch)
 
     def _centres(self, hw, keys, u, sh, sw, cut, maps=None, present=None):
+        """CutMix's centres; those of cut samples with a map drawn among the candidates of
+        the box's size with low importance in the base image."""
         cy, cx = super()._centres(hw, keys, u, sh, sw, cut)
-        guided = cut & (np.zeros(len(keys), bool) if present is None else present)
-        if guided.any():
-            g = np.flatnonzero(guided)
-            cy[g], cx[g] = (c[:, 0] for c in self.guide.centres(
-                [maps[i] for i in g], np.stack([sh[g], sw[g]], 1),
-                guide_uniforms(keys, guided, 1), above=False, backend=self.backend))
-        return cy, cx
+        return self.guide.replace(cy, cx, None if present is None else cut & present, maps,
+                                  np.stack([sh, sw], 1), keys, above=False,
+                                  backend=self.backend)

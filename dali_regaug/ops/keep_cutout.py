@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug.ops import rects
 from dali_regaug.ops.erasing import Cutout
-from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
+from dali_regaug.ops.guided import Guide, Guided
 
 
 class KeepCutout(Guided, Cutout):
@@ -33,16 +32,9 @@ class KeepCutout(Guided, Cutout):
                          seed=seed, backend=backend)
         self.guide = Guide(bank, tau, start_epoch)
 
-    def sample(self, hw, keys, prob, maps=None, present=None):
-        """Cutout's records, with the squares of samples that have a map (``present``)
-        placed among the low-importance candidates of their view ``maps``."""
-        p = super().sample(hw, keys, prob)
-        if present is None or not present.any():
-            return p
-        g = np.flatnonzero(present)
-        u = guide_uniforms(keys, present, self.count)
-        cy, cx = self.guide.centres([maps[i] for i in g], np.full((len(g), 2), self.size), u,
-                                    above=False, backend=self.backend)
-        p["boxes"][g] = rects.centred(cy, cx, self.size, self.size, hw[g, 0, None],
-                                      hw[g, 1, None])
-        return p
+    def _centres(self, hw, keys, u, maps=None, present=None):
+        """Cutout's centres; those of samples with a map (``present``) drawn among the
+        low-importance candidates of their view ``maps``."""
+        cy, cx = super()._centres(hw, keys, u)
+        return self.guide.replace(cy, cx, present, maps, np.full((len(keys), 2), self.size),
+                                  keys, above=False, backend=self.backend)

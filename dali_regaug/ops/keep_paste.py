@@ -19,7 +19,7 @@ import numpy as np
 
 from dali_regaug import rng, validate
 from dali_regaug.ops import composite, rects
-from dali_regaug.ops.guided import Guide, Guided, guide_uniforms
+from dali_regaug.ops.guided import Guide, Guided
 
 
 class KeepPaste(Guided, composite.TwoSource):
@@ -35,14 +35,11 @@ class KeepPaste(Guided, composite.TwoSource):
     def sample(self, hw, keys, prob, maps=None, present=None):
         """Records pasting one square of the original (``a``) onto the transformed image
         (``b``), for the samples that have a map and win the ``prob`` coin."""
+        n = len(keys)
         on = rng.uniform(keys, 1)[:, 0] < prob
-        on &= np.zeros(len(keys), bool) if present is None else present
-        boxes = np.zeros((len(keys), 1, 4), np.int32)
-        if on.any():
-            g = np.flatnonzero(on)
-            cy, cx = self.guide.centres([maps[i] for i in g], np.full((len(g), 2), self.size),
-                                        guide_uniforms(keys, on, 1), above=True,
-                                        backend=self.backend)
-            boxes[g] = rects.centred(cy, cx, self.size, self.size, hw[g, 0, None],
-                                     hw[g, 1, None])
-        return composite.params(boxes, on, w_in=1.0, w_out=0.0, keys=keys)
+        on &= np.zeros(n, bool) if present is None else present
+        cy, cx = self.guide.replace(np.zeros((n, 1)), np.zeros((n, 1)), on, maps,
+                                    np.full((n, 2), self.size), keys, above=True,
+                                    backend=self.backend)
+        boxes = rects.centred(cy, cx, self.size, self.size, hw[:, 0, None], hw[:, 1, None])
+        return composite.params(boxes * on[:, None, None], on, w_in=1.0, w_out=0.0, keys=keys)
