@@ -106,13 +106,10 @@ def main(argv=None):
         print(f"{case:<16} dali-regaug {med['dali-regaug']:8.1f} img/s   torchvision "
               f"{med['torchvision']:8.1f} img/s   ratio {rows[case]['ratio']:.2f}x", flush=True)
     if args.json:
-        import torch
-        import torchvision
+        from benchmarks.machine import info
 
-        from benchmarks.pipeline_overhead import machine
-
-        info = {**machine(), "torch": torch.__version__, "torchvision": torchvision.__version__}
-        Path(args.json).write_text(json.dumps({"machine": info, "args": vars(args),
+        machine = info(dali="nvidia.dali", torch="torch", torchvision="torchvision")
+        Path(args.json).write_text(json.dumps({"machine": machine, "args": vars(args),
                                                "cases": rows}, indent=2))
     return rows
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from benchmarks.machine import info
 from dali_regaug.ops.erasing import RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.ops.mixing import Mix
@@ -170,19 +169,6 @@ def plot(results, path, title):
     plt.close(fig)
 
 
-def machine() -> dict:
-    import albumentations
-    import kornia
-    import timm
-    import torchvision
-
-    return {"cores": os.cpu_count(), "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads(), "numpy": np.__version__,
-            "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "timm": timm.__version__, "kornia": kornia.__version__,
-            "albumentations": albumentations.__version__}
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=64)
@@ -203,7 +189,10 @@ def main(argv=None):
                   f"{row['ratio_to_ours']:>8.2f}x{row['bandwidth_fraction']:>12.1%}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "args": vars(args), "copy_bytes_per_s": copy_bw,
+            json.dump({"machine": {**info(torch="torch", torchvision="torchvision", timm="timm",
+                                          kornia="kornia", albumentations="albumentations"),
+                                   "torch_threads": torch.get_num_threads()},
+                       "args": vars(args), "copy_bytes_per_s": copy_bw,
                        "results": results}, f, indent=2)
     if args.png:
         plot(results, args.png, title)

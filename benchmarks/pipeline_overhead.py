@@ -17,14 +17,13 @@ import functools
 import gc
 import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
-import nvidia.dali
 from nvidia.dali import fn
 
+from benchmarks.machine import info
 from dali_regaug import fn as rfn
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
@@ -86,18 +85,9 @@ def sampler_us_per_sample(op, batch=256, reps=200):
     return (time.perf_counter() - start) / (reps * batch) * 1e6
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def machine() -> dict:
     """CPU model, core count and library versions, for benchmark records."""
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "dali": nvidia.dali.__version__, "numpy": np.__version__}
+    return info(dali="nvidia.dali")
 
 
 def main(argv=None):

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from benchmarks.machine import info
 from dali_regaug.saliency import SaliencyBank
 from dali_regaug.train import Precision, SaliencyStep, train_step
 
@@ -116,20 +116,6 @@ def pipeline_rates(args):
         "keep_cutout_vs_cutout": 1 - paired_ratio(runs["keep_cutout"], runs["cutout"])}
 
 
-def machine(device) -> dict:
-    info = {"cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        import nvidia.dali
-
-        info["dali"] = nvidia.dali.__version__
-    except ImportError:
-        info["dali"] = None
-    return info
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=32)
@@ -162,8 +148,8 @@ def main(argv=None):
         print(f"keep_cutout vs cutout: {pipeline['keep_cutout_vs_cutout']:.1%} slower")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(device), "args": vars(args), "steps": steps,
-                       "pipeline": pipeline}, f, indent=2)
+            json.dump({"machine": info(device, torch="torch", dali="nvidia.dali"),
+                       "args": vars(args), "steps": steps, "pipeline": pipeline}, f, indent=2)
     return steps, pipeline
 
 
