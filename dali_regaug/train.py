@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from dali_regaug import schedule, spec
+from dali_regaug.saliency import producers
 from dali_regaug.torch import Loader, mixed_cross_entropy
 
 
@@ -193,27 +194,23 @@ class SaliencyStep:
     the forward, :meth:`update` after the step."""
 
     def __init__(self, kind, model, bank, layer):
-        from dali_regaug.saliency import producers
-
         if kind not in producers.PRODUCERS:
             raise ValueError(f"saliency={kind!r}: expected one of {producers.PRODUCERS}")
         self.kind, self.model, self.bank, self.layer = kind, model, bank, layer
         self.free = producers.FreeSaliency()
-        self.producers = producers
 
     def watch(self, x):
         return self.free.watch(x) if self.kind == "free" else x
 
     def update(self, x, y, info, prec):
-        p = self.producers
         if self.kind == "free":
             maps = self.free.maps(x)
         else:
             with prec.autocast():
                 if self.kind == "gradcam":
-                    maps = p.gradcam(self.model, prec.input(x), y, layer=self.layer)
+                    maps = producers.gradcam(self.model, prec.input(x), y, layer=self.layer)
                 else:
-                    maps = getattr(p, self.kind)(self.model, prec.input(x), y)
+                    maps = getattr(producers, self.kind)(self.model, prec.input(x), y)
         visible = info.get("visible")
         if visible is not None:  # at the maps' resolution: cells mostly of the own image
             visible = F.adaptive_avg_pool2d(visible[:, None].float().to(maps.device),
