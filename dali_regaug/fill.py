@@ -74,17 +74,21 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) ->
     regions : ndarray of uint64, optional
         Broadcastable to ``(G, H, W)``: region code per pixel, needed for ``"region"`` fills.
     out : ndarray, optional
-        C-contiguous array of ``batch``'s shape and dtype to write the result into.
+        C-contiguous array of ``batch``'s shape and dtype to write the result into; it may
+        be ``batch`` itself (only the dropped pixels are then written).
     """
     g, h, w = batch.shape[:3] if layout == "HWC" else (batch.shape[0], *batch.shape[2:])
     c = batch.shape[3] if layout == "HWC" else batch.shape[1]
     drop = np.broadcast_to(drop, (g, h, w))
     if out is None:
         out = np.empty(batch.shape, batch.dtype)
-    np.copyto(out, batch)  # one copy; dropped pixels are then written in place
+    if out.ctypes.data != batch.ctypes.data or out.strides != batch.strides:
+        np.copyto(out, batch)  # one copy (none in place); dropped pixels are then written
     if fill.mode == VALUES:
         v = store(channel_values(fill, c), batch.dtype)
-        if layout == "HWC":
+        if (v == v[0]).all():  # one value: a scalar fill, no per-channel broadcast
+            np.copyto(out, v[0], where=drop[:, :, :, None] if layout == "HWC" else drop[:, None])
+        elif layout == "HWC":
             np.copyto(_pixels(out), _pixels(v), where=drop)
         else:
             np.copyto(out, v[:, None, None], where=drop[:, None])

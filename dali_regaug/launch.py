@@ -130,13 +130,40 @@ def describe(images, layout: str, name: str = "images"):
     return arrays, h.astype(np.int64), w.astype(np.int64), int(ch[0]), dtype
 
 
+def check_out(out, images, layout: str):
+    """``out`` validated against the batch it receives: one C-contiguous array of the
+    stacked batch's shape and dtype, on the same kind of device."""
+    arrays, _, _, _, dtype = describe(images, layout)
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError("out needs a batch of samples of one shape")
+    shape = (len(arrays), *arrays[0].shape) if arrays else (0,)
+    if isinstance(out, (list, tuple)) or not hasattr(out, "shape"):
+        raise TypeError(f"out must be one array of the stacked batch's shape {shape}, got "
+                        f"{type(out).__name__}")
+    if type(out).__module__.split(".")[0] != type(arrays[0]).__module__.split(".")[0] or \
+            tuple(out.shape) != shape or np.dtype(out.dtype) != dtype or \
+            not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {type(arrays[0]).__name__} of shape "
+                         f"{shape} and dtype {dtype}, got {type(out).__name__} "
+                         f"{tuple(out.shape)} {np.dtype(out.dtype)}")
+    return out
+
+
+def overlaps(out, arrays, backend=None) -> bool:
+    """Whether ``out``'s memory overlaps any of ``arrays``'."""
+    pointer = (backend or NumpyHost).pointer
+    lo = pointer(out)
+    hi = lo + out.nbytes
+    return any(pointer(a) < hi and lo < pointer(a) + a.nbytes for a in arrays)
+
+
 def index_type(max_elements: int, stride: int) -> str:
     """``"i32"`` when every index and index + stride stays below 2**31, else ``"i64"``."""
     return "i32" if max_elements + stride < INT32_LIMIT else "i64"
 
 
 def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
-           out_dtype=None, block: int = BLOCK, max_grid_x: int = MAX_GRID_X,
+           out=None, out_dtype=None, block: int = BLOCK, max_grid_x: int = MAX_GRID_X,
            index: str | None = None):
     """Run kernel ``op`` once over the batch and return the outputs.
 
@@ -155,6 +182,9 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         Kernel arguments after ``(table, channels)``; NumPy scalars or arrays.
     images2 : list of arrays, optional
         Second source (the composite's ``b``), same shapes as ``images``.
+    out : array, optional
+        The stacked outputs (see :func:`check_out`); it may be ``images`` itself for
+        kernels that read and write each element at one index.
     out_dtype : numpy dtype, optional
         Of the outputs, when it is not the images' (region scores).
     block, max_grid_x : int
@@ -174,7 +204,10 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     xp, n = backend.xp, len(arrays)
     same = all(a.shape == arrays[0].shape for a in arrays)
     out_dtype = dtype if out_dtype is None else np.dtype(out_dtype)
-    if same:
+    if out is not None:
+        out_all = check_out(out, images, layout)
+        outs = list(out_all)
+    elif same:
         out_all = xp.empty((n, *arrays[0].shape), out_dtype)
         outs = list(out_all)
     else:
@@ -196,7 +229,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     dev_table = backend.to_device(table.view(np.uint8))
     kernel((grid_x, n, 1), (block, 1, 1), (dev_table, np.int32(c), *args))
     del ins, ins2, dev_params, dev_table  # stream-ordered release on CuPy's pool
-    return out_all if stacked and same else outs
+    return out_all if stacked and (same or out is not None) else outs
 
 
 def _param_pointers(params, backend):

@@ -1,6 +1,8 @@
 """Kernels (run by the CPU emulator) against the NumPy path, over shapes, layouts, dtypes and
 parameters. Integer-coordinate masks agree exactly; noise fills to float tolerance."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -75,18 +77,25 @@ def test_cutout_kernel_matches_numpy(emulator, hws, dtype, layout, fill, seed, s
 @given(hws=sizes, dtype=dtypes, layout=layouts, seed=st.integers(0, 2**32),
        weights=st.lists(st.tuples(st.sampled_from([0.0, 1.0, 0.25, 0.5, 0.9]),
                                   st.sampled_from([0.0, 1.0, 0.3])), min_size=5, max_size=5),
-       options=launch_options)
-def test_composite_kernel_matches_numpy(emulator, hws, dtype, layout, seed, weights, options):
+       boxes_used=st.booleans(), cache=st.sampled_from([1, 50, 1 << 20]), options=launch_options)
+def test_composite_kernel_matches_numpy(emulator, hws, dtype, layout, seed, weights, boxes_used,
+                                        cache, options):
+    """Also with the NumPy path taking pixels a few at a time (``cache``), with no box in
+    use (a weight per sample: MixUp's rows), and with infinite pixels in ``b``."""
     rs = np.random.default_rng(seed)
     a = make_images(rs, hws, 3, dtype, layout)
     b = make_images(rs, hws, 3, dtype, layout)
+    if np.dtype(dtype) != np.uint8:  # where M is 1, a copy of a, not a + 0 * inf = nan
+        for x in b:
+            x.flat[rs.integers(0, x.size)] = np.inf
     n = len(hws)
     hw = np.array(hws)
     y0, x0 = rs.integers(0, hw[:, :1] + 1, (n, 2)), rs.integers(0, hw[:, 1:] + 1, (n, 2))
     boxes = np.stack([y0, x0, y0 + rs.integers(0, 20, (n, 2)), x0 + rs.integers(0, 20, (n, 2))], -1)
     w = np.array(weights[:n], np.float32)
-    p = composite.params(boxes, rs.integers(0, 3, n), w[:, 0], w[:, 1])
-    expected = composite.apply(a, b, p, layout=layout)
+    p = composite.params(boxes, rs.integers(0, 3, n) * boxes_used, w[:, 0], w[:, 1])
+    with mock.patch.object(composite, "CACHE_BYTES", cache):
+        expected = composite.apply(a, b, p, layout=layout)
     actual = composite.apply(a, b, p, layout=layout, backend=emulator, **options)
     assert_match("composite", expected, actual, p)
 

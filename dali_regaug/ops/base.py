@@ -113,7 +113,8 @@ class MaskOp(Op):
         ``(G, H, W)``; ``regions`` only when the fill needs it."""
         raise NotImplementedError
 
-    def apply(self, images, params: np.ndarray | list, *, backend=None, **launch_options):
+    def apply(self, images, params: np.ndarray | list, *, out=None, backend=None,
+              **launch_options):
         """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array).
 
         Parameters
@@ -123,6 +124,9 @@ class MaskOp(Op):
             CuPy arrays take one kernel launch on the current stream.
         params : structured ndarray or list of arrays
             Records from :meth:`sample` / :meth:`draw`, or per-sample device bytes.
+        out : array, optional
+            One array shaped as the stacked batch to write into: a reused buffer, or
+            ``images`` itself to erase in place (only the masked pixels are then written).
         backend : {None, "numpy", "emulator"} or a launch backend
         **launch_options
             ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
@@ -133,16 +137,17 @@ class MaskOp(Op):
             values = fill_mod.channel_values(self.fill, c)
             return launch.launch(self.kernel, images, params, layout=self.layout, backend=be,
                                  args=(np.int32(self.fill.mode), be.to_device(values)),
-                                 **launch_options)
-        return self._apply_numpy(images, np.asarray(params))
+                                 out=out, **launch_options)
+        return self._apply_numpy(images, np.asarray(params), out=out)
 
-    def _apply_numpy(self, images, params, reuse=False):
+    def _apply_numpy(self, images, params, reuse=False, out=None):
         """The NumPy path; ``reuse`` writes into the op's buffer (DALI bodies only)."""
         arrays, h, w, _, _ = launch.describe(images, self.layout)
         if not arrays:
             return images
         groups = shape_groups(arrays)
-        targets = group_buffers(groups, self._workspace if reuse else None)[0]
+        targets = [launch.check_out(out, images, self.layout)] if out is not None else \
+            group_buffers(groups, self._workspace if reuse else None)[0]
         outs = [None] * len(arrays)
         for (idx, batch), target in zip(groups, targets):
             p = params[idx]
@@ -212,10 +217,27 @@ def group_buffers(groups, workspace=None, count=1):
 
 
 def _stack(arrays):
-    a0 = arrays[0]
-    step = a0.nbytes
-    base = a0.ctypes.data
-    if all(a.flags.c_contiguous and a.ctypes.data == base + i * step for i, a in enumerate(arrays)):
-        return np.lib.stride_tricks.as_strided(a0, (len(arrays), *a0.shape),
-                                               (step, *a0.strides), writeable=False)
+    table, rows = as_rows(arrays)
+    if np.array_equal(rows, np.arange(len(arrays))):
+        return table
     return np.stack(arrays)
+
+
+def as_rows(arrays):
+    """``(table, rows)`` with ``table[rows[i]]`` equal to ``arrays[i]`` (all of one shape and
+    dtype): a zero-copy, read-only view when the arrays are C-contiguous and together tile one
+    stretch of memory (a DALI batch, or a batch's samples in any order, as partners are),
+    else a stacked copy and ``arange``."""
+    a0 = arrays[0]
+    step, ptrs = a0.nbytes, np.array([a.ctypes.data for a in arrays], np.int64)
+    base = int(ptrs.min())
+    rows, off = np.divmod(ptrs - base, max(step, 1))
+    # Every row between the lowest and highest address must be one of the arrays, so that
+    # the view covers only memory they own.
+    if step and not off.any() and all(a.flags.c_contiguous for a in arrays) and \
+            np.array_equal(np.unique(rows), np.arange(rows.max() + 1)):
+        lowest = arrays[int(np.argmin(ptrs))]
+        table = np.lib.stride_tricks.as_strided(lowest, (int(rows.max()) + 1, *a0.shape),
+                                                (step, *a0.strides), writeable=False)
+        return table, rows
+    return np.stack(arrays), np.arange(len(arrays))

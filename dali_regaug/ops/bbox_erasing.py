@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dali_regaug import fill as fill_mod
 from dali_regaug import rng, validate
 from dali_regaug.ops import rects
 from dali_regaug.ops.base import MaskOp, _rows
@@ -92,8 +93,7 @@ class BboxErasing(MaskOp):
         return p
 
     def mask(self, p, h, w):
-        hit = rects.last_box(p, h, w)
-        return hit >= 0, hit
+        return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
 
     def boxes_after(self, p, hw, boxes):
         """Which boxes stay after the holes of ``p``, and their new extent.

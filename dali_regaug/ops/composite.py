@@ -14,7 +14,9 @@ import numpy as np
 from dali_regaug import fill as fill_mod
 from dali_regaug import launch, validate
 from dali_regaug.ops import rects
-from dali_regaug.ops.base import Op, group_buffers, scalars, shape_groups
+from dali_regaug.ops.base import Op, as_rows, group_buffers, scalars, shape_groups
+
+CACHE_BYTES = 1 << 20  # one stretch of pixels across the batch, per source, in the NumPy path
 
 
 def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
@@ -45,20 +47,25 @@ def lam(p, hw) -> np.ndarray:
     return (p["w_in"] * frac + p["w_out"] * (1 - frac)).astype(np.float32)
 
 
-def apply(a, b, p, *, layout="HWC", backend=None, workspace=None, **launch_options):
+def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
+          **launch_options):
     """Composite of batches ``a`` and ``b`` (same shapes) under records ``p``.
 
     Parameters
     ----------
     a, b : list of arrays or array
-        Sources of the same shapes and dtype; CuPy arrays take the kernel.
+        Sources of the same shapes and dtype; CuPy arrays take the kernel. ``b`` may be
+        ``a``'s samples in another order (partners): they are read in place, not gathered.
     p : structured ndarray
         Records from :func:`params`.
     layout : {"HWC", "CHW"}
+    out : list of arrays or array, optional
+        One array to write the result into, shaped as the stacked batch (it may be ``a``
+        itself, never ``b``).
     backend : {None, "numpy", "emulator"} or a launch backend
     workspace : callable, optional
-        NumPy path: ``workspace(nbytes)`` returns a reused uint8 buffer for the output
-        and the gathered ``b`` (the DALI bodies' buffer); by default both are allocated.
+        NumPy path: ``workspace(nbytes)`` returns a reused uint8 buffer to write the output
+        into when ``out`` is not given (the DALI bodies' buffer).
     **launch_options
         ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
     """
@@ -69,38 +76,73 @@ def apply(a, b, p, *, layout="HWC", backend=None, workspace=None, **launch_optio
             [x.dtype for x in arrays_a] != [x.dtype for x in arrays_b]:
         raise ValueError("a and b must hold samples of the same shapes and dtype")
     be = launch.backend_for(a, backend)
+    if out is not None and launch.overlaps(out, arrays_b, be):
+        raise ValueError("out overlaps b: each output pixel would overwrite a partner's "
+                         "pixel another sample still reads; pass a separate buffer")
     if be is not None:
         return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b,
-                             **launch_options)
+                             out=out, **launch_options)
     groups = shape_groups(arrays_a)
-    targets, gathered = group_buffers(groups, workspace, count=2)
+    targets = [launch.check_out(out, a, layout)] if out is not None else \
+        group_buffers(groups, workspace)[0]
     outs = [None] * len(arrays_a)
-    for (idx, x), target, scratch in zip(groups, targets, gathered):
-        y = np.stack([arrays_b[i] for i in idx], out=scratch)
-        res = _blend(x, y, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout, target)
+    for (idx, x), target in zip(groups, targets):
+        y, rows = as_rows([arrays_b[i] for i in idx])
+        res = _blend(x, y, rows, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout, target)
         for j, i in enumerate(idx):
             outs[i] = res[j]
-    return outs if isinstance(a, (list, tuple)) else (np.stack(outs) if outs else a)
+    if isinstance(a, (list, tuple)):
+        return outs
+    return res if len(groups) == 1 else np.stack(outs)
 
 
-def _blend(x, y, p, h, w, layout, out=None):
-    """``x`` where ``M`` is 1, ``y`` where it is 0 (exact copies), the stored float32
-    blend elsewhere, computed only for the samples with a weight strictly inside (0, 1)."""
-    inside = rects.last_box(p, h, w) >= 0
-    w_in, w_out = p["w_in"][:, None, None], p["w_out"][:, None, None]
-    per_pixel = (lambda a: a[..., None]) if layout == "HWC" else (lambda a: a[:, None])
+def _blend(x, y, rows, p, h, w, layout, out=None):
+    """``x`` where ``M`` is 1, ``y[rows]`` where it is 0 (exact copies), the stored float32
+    blend elsewhere. Pixels are taken a cache-sized stretch at a time, across the batch, so
+    that each source is read once and the output written once, with no per-sample loop."""
     if out is None:
         out = np.empty_like(x)
-    np.copyto(out, x)
-    np.copyto(out, y, where=per_pixel(np.where(inside, w_in == 0, w_out == 0)))
-    rows = np.flatnonzero(((w_in > 0) & (w_in < 1) | (w_out > 0) & (w_out < 1)).reshape(-1))
-    if rows.size:
-        f32, m = np.float32, np.where(inside[rows], w_in[rows], w_out[rows])
-        mixed = fill_mod.store(per_pixel(m) * x[rows].astype(f32) +
-                               per_pixel(f32(1) - m) * y[rows].astype(f32), x.dtype)
-        sub = out[rows]
-        np.copyto(sub, mixed, where=per_pixel((m > 0) & (m < 1)))
-        out[rows] = sub
+    g, c, f32 = len(x), x[0].size // (h * w), np.float32
+    boxes = (p["count"] > 0).any()
+    inside = rects.covered(p, h, w).reshape(g, h * w) if boxes else None
+    w_in, w_out = p["w_in"][:, None], p["w_out"][:, None]
+    if layout == "HWC":  # (G, pixels, C) views; a weight per pixel broadcasts over C
+        x3, y3, o3 = (v.reshape(len(v), h * w, c) for v in (x, y, out))
+        span, per_pixel = lambda v, s: v[:, s], lambda m: m[..., None]
+    else:
+        x3, y3, o3 = (v.reshape(len(v), c, h * w) for v in (x, y, out))
+        span, per_pixel = lambda v, s: v[:, :, s], lambda m: m[:, None]
+    step = max(1, CACHE_BYTES // max(1, g * c * x.itemsize))
+    mixed = np.empty(span(x3, slice(0, step)).shape, f32)  # scratch for one stretch
+    exact = np.flatnonzero((w_out == 0) | (w_out == 1))  # no box: rows copied, not blended
+    as_f32 = x.dtype == f32
+    for start in range(0, h * w, step):
+        s = slice(start, start + step)
+        xs, ys, os_ = span(x3, s), span(y3, s)[rows], span(o3, s)  # ys: a copy, scratch
+        ms = span(mixed, slice(0, min(step, h * w - start)))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0, as the kernels do
+            if boxes:  # M per pixel: copies, then the blend where 0 < M < 1
+                m = per_pixel(np.where(inside[:, s], w_in, w_out))
+                np.copyto(os_, xs)
+                np.copyto(os_, ys, where=m == 0)
+                blend = (m > 0) & (m < 1)
+                if blend.any():
+                    np.multiply(xs, m, out=ms)
+                    ms += np.multiply(ys, f32(1) - m, out=ys if as_f32 else None)
+                    np.copyto(os_, fill_mod.store(ms, x.dtype), where=blend)
+                continue
+            # M per sample: blend every row (float32 straight into the output), then copy
+            # the rows weighted 0 or 1 exactly, read before the blend may overwrite x.
+            m = per_pixel(w_out)
+            copies = np.where(m[exact] == 1, xs[exact], ys[exact])
+            np.multiply(xs, m, out=os_ if as_f32 else ms)
+            blended = np.multiply(ys, f32(1) - m, out=ys if as_f32 else None)
+            if as_f32:
+                os_ += blended
+            else:
+                ms += blended
+                np.copyto(os_, fill_mod.store(ms, x.dtype))
+            os_[exact] = copies
     return out
 
 
@@ -111,7 +153,7 @@ class TwoSource(Op):
     kernel = "composite"
     params_dtype = rects.params_dtype(1)
 
-    def apply(self, images, partners, params, *, backend=None, **launch_options):
+    def apply(self, images, partners, params, *, out=None, backend=None, **launch_options):
         """Composite ``images`` (``a``) with ``partners`` (``b``, same shapes) under
         ``params``: see :func:`apply`.
 
@@ -120,9 +162,11 @@ class TwoSource(Op):
         images, partners : list of arrays or array
         params : structured ndarray or list of arrays
             Records from :meth:`draw`, or per-sample device bytes.
+        out : array, optional
+            One stacked array to write into (a reused buffer; never ``partners``' memory).
         backend : {None, "numpy", "emulator"} or a launch backend
         """
-        return apply(images, partners, params, layout=self.layout,
+        return apply(images, partners, params, layout=self.layout, out=out,
                      backend=backend if backend is not None else self.backend,
                      **launch_options)
 

@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 
+from dali_regaug import fill as fill_mod
 from dali_regaug import rng, validate
 from dali_regaug.ops import rects
 from dali_regaug.ops.base import MaskOp
@@ -49,8 +50,7 @@ class _Erase(MaskOp):
         self.params_dtype = rects.params_dtype(max_boxes)
 
     def mask(self, p, h, w):
-        hit = rects.last_box(p, h, w)
-        return hit >= 0, hit
+        return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
 
     def _records(self, keys, apply, boxes, count):
         p = np.zeros(len(keys), self.params_dtype)

@@ -21,15 +21,39 @@ def params_dtype(max_boxes: int) -> np.dtype:
 
 def last_box(p: np.ndarray, h: int, w: int) -> np.ndarray:
     """``(G, H, W)`` int16: index of the last box covering each pixel, -1 where none does."""
-    y, x = np.arange(h), np.arange(w)
     hit = np.full((len(p), h, w), -1, np.int16)
-    for j in range(min(int(p["count"].max(initial=0)), p["boxes"].shape[1])):  # slots in use
+    for j, box in _slots(p, h, w):
+        np.copyto(hit, np.int16(j), where=box)
+    return hit
+
+
+def covered(p: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``(G, H, W)`` bool: whether any box in use covers each pixel (``last_box >= 0``,
+    without the index)."""
+    hit = np.zeros((len(p), h, w), bool)
+    for _, box in _slots(p, h, w):
+        hit |= box
+    return hit
+
+
+def drop_mask(p: np.ndarray, h: int, w: int, regions: bool):
+    """An erasing ``mask``: ``(covered, last box index)`` when the fill needs to know
+    which box covers a pixel (``regions``), else ``(covered, None)`` (cheaper)."""
+    if not regions:
+        return covered(p, h, w), None
+    hit = last_box(p, h, w)
+    return hit >= 0, hit
+
+
+def _slots(p, h, w):
+    """``(j, (G, H, W) bool)`` for each box slot in use by some record: its pixels."""
+    y, x = np.arange(h), np.arange(w)
+    for j in range(min(int(p["count"].max(initial=0)), p["boxes"].shape[1])):
         b = p["boxes"][:, j]
         used = (p["count"] > j)[:, None]
         rows = used & (y[None] >= b[:, 0:1]) & (y[None] < b[:, 2:3])
         cols = (x[None] >= b[:, 1:2]) & (x[None] < b[:, 3:4])
-        np.copyto(hit, np.int16(j), where=rows[:, :, None] & cols[:, None, :])
-    return hit
+        yield j, rows[:, :, None] & cols[:, None, :]
 
 
 def centred(cy, cx, sh, sw, h, w) -> np.ndarray:

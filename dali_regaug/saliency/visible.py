@@ -39,7 +39,7 @@ class Visible:
             if hasattr(op, "mask"):
                 seen &= ~np.broadcast_to(op.mask(recs, h, w)[0], seen.shape)
             else:
-                inside = rects.last_box(recs, h, w) >= 0
+                inside = rects.covered(recs, h, w)
                 weight = np.where(inside, recs["w_in"][:, None, None],
                                   recs["w_out"][:, None, None])
                 seen &= weight > 0
