@@ -12,7 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators gpu-test
+.PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators \
+	bench-scaling bench-cpu gpu-test gpu-bench
 train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
 	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
@@ -26,8 +27,8 @@ test: $(VENV)/.installed  ## the whole suite (GPU tests skip without a GPU)
 bench: $(VENV)/.installed  ## CPU pipeline overhead benchmark, figures in out/bench.json
 	mkdir -p out && $(PY) -m benchmarks.pipeline_overhead --json out/bench.json
 
-bench-loader: $(VENV)/.installed  ## DALI training loader vs torchvision DataLoader, out/loader_bench.json
-	mkdir -p out && $(PY) -m benchmarks.loader_vs_torchvision --json out/loader_bench.json
+bench-loader: $(VENV)/.installed  ## DALI training loader vs torchvision DataLoader (+ sweeps), out/loader_bench.{json,png}
+	mkdir -p out && $(PY) -m benchmarks.loader_vs_torchvision --json out/loader_bench.json --png out/loader_bench.png
 
 bench-detection: $(VENV)/.installed  ## cost of bbox_erasing in the CPU COCO pipeline, out/detection_bench.json
 	mkdir -p out && $(PY) -m benchmarks.detection_overhead --json out/detection_bench.json
@@ -37,6 +38,14 @@ bench-saliency: $(VENV)/.installed  ## training step per saliency producer, keep
 
 bench-operators: $(VENV)/.installed  ## our ops vs timm/torchvision/kornia/albumentations on tensors, out/operators.{json,png}
 	mkdir -p out && $(PY) -m benchmarks.operators --json out/operators.json --png out/operators.png
+
+bench-scaling: $(VENV)/.installed  ## our ops' cost against batch and image size, out/scaling.{json,png}
+	mkdir -p out && $(PY) -m benchmarks.scaling --json out/scaling.json --png out/scaling.png
+
+bench-cpu: bench-operators bench-scaling bench-loader  ## the CPU comparison of benchmarks/README.md
+
+gpu-bench:  ## on a GPU machine with CuPy and torch (DALI optional): GPU tests + GPU benchmarks, out/gpu/gpu.json
+	python3 -m benchmarks.gpu --out out/gpu
 
 gpu-test:  ## on a GPU machine with CuPy (DALI not needed): the real kernels against NumPy
 	python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

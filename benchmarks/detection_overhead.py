@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipeline_overhead import machine, measure
+from .pipeline_overhead import machine, measure
 from dali_regaug.ops.bbox_erasing import BboxErasing
 from dali_regaug.pipelines import detection_pipeline
 

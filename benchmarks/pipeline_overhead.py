@@ -1,7 +1,9 @@
-"""Throughput cost of a region operator in a CPU DALI pipeline, against DALI's native
-``fn.grid_mask``, measured in one run; plus the host sampler's cost per sample.
+"""Throughput cost of a region operator in a DALI pipeline (CPU, or GPU with ``--device
+gpu``), against DALI's native ``fn.grid_mask``, measured in one run; plus the host
+sampler's cost per sample.
 
-    python -m benchmarks.pipeline_overhead [--batch 32] [--size 224] [--rounds 5] [--json F]
+    python -m benchmarks.pipeline_overhead [--batch 32] [--size 224] [--rounds 5]
+                                           [--device cpu] [--json F]
 
 Every variant is the same reader -> decode + random crop -> resize -> flip + normalize
 (HWC float32) pipeline with one operator appended (or none). Rounds interleave the variants
@@ -23,7 +25,7 @@ import time
 import numpy as np
 from nvidia.dali import fn
 
-from benchmarks.machine import info
+from .machine import info
 from dali_regaug import fn as rfn
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
@@ -38,7 +40,7 @@ VARIANTS = {
     "none": None,
     # The floor of any python_function operator: DALI allocates and copies its output.
     "python_function (identity)": lambda x, y, ids: fn.python_function(
-        x, function=_identity, batch_processing=True),
+        x, function=_identity, batch_processing=True, device=x.device),
     "dali.fn.grid_mask": lambda x, y, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
     "grid_mask": lambda x, y, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
     "random_erasing": lambda x, y, ids: rfn.random_erasing(x, prob=0.5, seed=2),
@@ -97,12 +99,14 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=24, help="batches per timed run")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
 
     files = sample_images() * 16
     builds = {name: functools.partial(train_pipeline, files, batch_size=args.batch,
-                                      size=args.size, device="cpu", layout="HWC", augment=aug,
+                                      size=args.size, device=args.device, layout="HWC",
+                                      augment=aug,
                                       num_threads=args.threads, seed=0)
               for name, aug in VARIANTS.items()}
     runs = interleaved(builds, args.rounds, args.iters)
@@ -111,7 +115,7 @@ def main(argv=None):
                    "runs": v} for name, v in runs.items()}
     sampler = {name: sampler_us_per_sample(op) for name, op in SAMPLERS.items()}
 
-    print(f"\nCPU DALI pipeline, batch {args.batch}, {args.size}x{args.size}, "
+    print(f"\n{args.device.upper()} DALI pipeline, batch {args.batch}, {args.size}x{args.size}, "
           f"{args.threads} threads, median of {args.rounds} rounds x {args.iters} batches")
     print(f"{'variant':<28}{'images/s':>10}{'cost':>9}   runs (min-max)")
     for name, row in rows.items():

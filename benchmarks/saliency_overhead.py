@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.machine import info
+from .machine import info
 from dali_regaug.saliency import SaliencyBank
 from dali_regaug.train import Precision, SaliencyStep, train_step
 
@@ -90,7 +90,7 @@ def pipeline_rates(args):
     """Images/s of the CPU pipeline with no operator, ``cutout`` and ``keep_cutout``;
     ``None`` without DALI."""
     try:
-        from benchmarks.pipeline_overhead import interleaved
+        from .pipeline_overhead import interleaved
     except ImportError:
         return None
     import functools
@@ -125,6 +125,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--no-pipeline", action="store_true",
+                    help="only the training step, not the CPU DALI pipeline")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     if args.device == "auto":
@@ -137,9 +139,9 @@ def main(argv=None):
     print(f"{'producer':<22}{'ms/step':>10}{'ratio':>8}")
     for name, row in steps.items():
         print(f"{name:<22}{row['seconds'] * 1e3:>10.1f}{row['ratio']:>8.3f}")
-    pipeline = pipeline_rates(args)
+    pipeline = None if args.no_pipeline else pipeline_rates(args)
     if pipeline is None:
-        print("\npipeline: skipped (DALI is not installed)")
+        print("\npipeline: skipped" + ("" if args.no_pipeline else " (DALI is not installed)"))
     else:
         print(f"\nCPU pipeline, batch {args.batch}, {args.size}x{args.size}")
         for name in ("none", "cutout", "keep_cutout"):

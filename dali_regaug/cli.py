@@ -1,10 +1,16 @@
-"""Command line: ``dali-regaug preview | train | make-sample-data``."""
+"""Command line: ``dali-regaug preview | train | make-sample-data | bench``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
+
+BENCHMARKS = {  # dali-regaug bench NAME -> module of dali_regaug.benchmarks (benchmarks/)
+    "operators": "operators", "scaling": "scaling", "loader": "loader_vs_torchvision",
+    "pipeline": "pipeline_overhead", "detection": "detection_overhead",
+    "saliency": "saliency_overhead", "gpu": "gpu"}
 
 
 def main(argv=None) -> int:
@@ -26,8 +32,19 @@ def main(argv=None) -> int:
                          "classification sample's)")
     md.add_argument("--train-images", type=int, default=64, help="with --coco")
     md.add_argument("--val-images", type=int, default=16, help="with --coco")
+    bench = sub.add_parser("bench", help="run a benchmark: NAME [its options] (NAME -h for "
+                                         "them); the same as python -m benchmarks.MODULE")
+    bench.add_argument("name", choices=list(BENCHMARKS))
+    bench.add_argument("options", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    return {"preview": _preview, "train": _train, "make-sample-data": _make}[args.command](args)
+    return {"preview": _preview, "train": _train, "make-sample-data": _make,
+            "bench": _bench}[args.command](args)
+
+
+def _bench(args) -> int:
+    module = importlib.import_module(f"dali_regaug.benchmarks.{BENCHMARKS[args.name]}")
+    module.main(args.options)
+    return 0
 
 
 def _preview_args(pv):

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from benchmarks import pipeline_overhead
 
 
@@ -21,11 +23,30 @@ def test_loader_benchmark_smoke(tmp_path):
     data = id_folder(tmp_path / "d", n=8, classes=2)
     out = tmp_path / "l.json"
     rows = loader_vs_torchvision.main(["--data", str(data), "--batch", "4", "--size", "32",
-                                       "--epochs", "1", "--rounds", "1", "--workers", "1",
-                                       "--json", str(out)])
+                                       "--batches", "2", "--sizes", "24", "--epochs", "1",
+                                       "--rounds", "1", "--workers", "1", "--json", str(out),
+                                       "--png", str(tmp_path / "l.png")])
     assert set(rows) == set(loader_vs_torchvision.CASES)
     assert all(r["ratio"] > 0 for r in rows.values())
-    assert json.loads(out.read_text())["machine"]["cores"] > 0
+    record = json.loads(out.read_text())
+    assert record["machine"]["cores"] > 0
+    assert {(r["batch"], r["size"]) for r in record["sweep"]} == {(2, 32), (4, 24)}
+    assert len(record["sweep"]) == 2 * len(rows)
+    assert (tmp_path / "l.png").stat().st_size > 0
+
+
+def test_the_numpy_gridmask_baseline_keeps_gridmask_s_area():
+    """The DataLoader side's GridMask keeps ``1 - ((d - ceil(r d)) / d)**2`` of the image on
+    average over ``d``, as ours does."""
+    import torch
+
+    from benchmarks.loader_vs_torchvision import GridMaskNumpy
+
+    np.random.seed(0)
+    grid = GridMaskNumpy((20, 40), r=0.6)
+    kept = np.mean([grid(torch.ones(1, 400, 400)).mean().item() for _ in range(300)])
+    d = np.arange(20, 41)
+    assert abs(kept - np.mean(1 - ((d - np.ceil(0.6 * d)) / d) ** 2)) < 0.005
 
 
 def test_detection_benchmark_smoke(tmp_path):
@@ -58,11 +79,53 @@ def test_operator_benchmark_smoke(tmp_path):
     from benchmarks import operators
 
     out, png = tmp_path / "o.json", tmp_path / "o.png"
-    results = operators.main(["--batch", "4", "--size", "32", "--iters", "1", "--rounds", "1",
-                              "--json", str(out), "--png", str(png)])
+    results, _ = operators.main(["--batch", "4", "--size", "32", "--iters", "1", "--rounds", "1",
+                                 "--json", str(out), "--png", str(png)])
     assert set(results) == {"random_erasing", "grid_mask", "cutmix", "mixup"}
     assert all(r["images_per_s"] > 0 and r["bandwidth_fraction"] > 0
                for impls in results.values() for r in impls.values())
     assert all(impls["dali-regaug"]["ratio_to_ours"] == 1 for impls in results.values())
     assert json.loads(out.read_text())["copy_bytes_per_s"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"dali-regaug in place", "dali fn.erase"} <= set(results["random_erasing"])
+    assert {"dali-regaug in place", "dali fn.grid_mask"} <= set(results["grid_mask"])
+
+
+def test_scaling_benchmark_smoke(tmp_path):
+    from benchmarks import scaling
+
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    results, fits = scaling.main(["--batches", "2", "4", "--sizes", "16", "--batch", "2",
+                                  "--size", "24", "--iters", "1", "--rounds", "1",
+                                  "--json", str(out), "--png", str(png)])
+    assert set(results) == {"copy", "random_erasing", "grid_mask", "cutmix", "mixup"}
+    assert all({(r["batch"], r["size"]) for r in rows} == {(2, 24), (4, 24), (2, 16)}
+               for rows in results.values())
+    assert json.loads(out.read_text())["fits"].keys() == results.keys()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_fit_recovers_a_fixed_cost_and_a_cost_per_pixel():
+    from benchmarks.scaling import fit
+
+    rows = [{"mpix": m, "ms": 0.5 + 3.0 * m} for m in (0.01, 0.1, 1.0, 4.0)]
+    assert np.allclose(fit(rows), (0.5, 3.0))
+
+
+def test_gpu_run_smoke_on_the_host(tmp_path):
+    """The GPU run's steps, on the CPU with our kernels on the emulator: every part is
+    recorded, the targets are evaluated, and DALI's part is reported as skipped."""
+    from benchmarks import gpu
+
+    record = gpu.main(["--device", "cpu", "--quick", "--batch", "2", "--size", "16",
+                       "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "gpu.json").read_text())
+    assert saved["tests"]["exit_code"] in (0, 5) and saved["tests"]["failures"] == 0
+    assert saved["tests"]["tests"] == saved["tests"]["skipped"] > 0  # no GPU here
+    ops = saved["operators"]["results"]
+    assert {"dali-regaug", "dali-regaug apply only", "timm"} <= set(ops["random_erasing"])
+    assert set(saved["targets"]["kernel_bandwidth_fraction"]) == set(ops)
+    assert saved["pipeline"].startswith("skipped")
+    assert "none" in saved["saliency_steps"]
+    assert record["targets"] == saved["targets"]
+    assert (tmp_path / "operators_cpu.png").exists()

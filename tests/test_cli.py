@@ -67,3 +67,10 @@ def test_preview_saliency_shows_the_maps_and_the_guided_operators(tmp_path, caps
     grey[0, 40:46, 10:16] += 80
     s = spectral_residual(grey)[0]
     assert s[40:46, 10:16].mean() > 5 * s.mean()
+
+
+def test_bench_runs_a_benchmark_with_its_own_options(tmp_path):
+    out = tmp_path / "s.json"
+    assert main(["bench", "scaling", "--batches", "2", "4", "--sizes", "16", "--batch", "2",
+                 "--size", "16", "--iters", "1", "--rounds", "1", "--json", str(out)]) == 0
+    assert out.exists()

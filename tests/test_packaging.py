@@ -28,6 +28,7 @@ def test_kernels_and_pipelines_are_subpackages(wheel_names):
     for f in ("grid_mask.cu", "erase.cu", "composite.cu", "common.cuh", "rectset.cuh", "__init__.py"):
         assert f"dali_regaug/kernels/{f}" in wheel_names
     assert "dali_regaug/pipelines/__init__.py" in wheel_names
+    assert "dali_regaug/benchmarks/operators.py" in wheel_names  # dali-regaug bench
     assert "dali_regaug/emulator/cuda_shim.h" in wheel_names
     assert any(n.startswith("dali_regaug/data/") and n.endswith(".jpg") for n in wheel_names)
 
