@@ -38,10 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figure
-
-
-def _units(size):
-    return max(2, size * 3 // 7), size
+from .operators import units
 
 
 CASES = {  # name -> (our spec(size), per-image transform(size), batch transform(classes))
@@ -50,8 +47,8 @@ CASES = {  # name -> (our spec(size), per-image transform(size), batch transform
                        lambda size: _v2().RandomErasing(p=0.5, value="random"), None),
     "random_erasing_timm": (lambda size: "random_erasing(p=0.5,fill=random)",
                             lambda size: _timm_erasing(), None),
-    "grid_mask": (lambda size: "gridmask(r=0.6,d={}-{})".format(*_units(size)),
-                  lambda size: GridMaskNumpy(_units(size), r=0.6), None),
+    "grid_mask": (lambda size: "gridmask(r=0.6,d={}-{})".format(*units(size)),
+                  lambda size: GridMaskNumpy(units(size), r=0.6), None),
     "cutmix": (lambda size: "cutmix(alpha=1)", None,
                lambda classes: _v2().CutMix(num_classes=classes, alpha=1.0)),
     "cutmix_timm": (lambda size: "cutmix(alpha=1)", None,

@@ -96,7 +96,6 @@ def cases(size, xs, device="cpu", backend=None, apply_only=False, num_classes=10
     GridMask's units span ``3/7`` of the side to all of it (96-224 at 224). DALI's and
     albumentations' rows (host only) are left out on CUDA; a peer not installed (DALI or
     timm on a GPU machine, say) is left out and named in the output."""
-    units = (max(2, size * 3 // 7), size)
     mine = {"dali-regaug": ours(size, backend=backend),
             "dali-regaug in place": ours(size, True, backend=backend)}
     if apply_only:
@@ -107,7 +106,8 @@ def cases(size, xs, device="cpu", backend=None, apply_only=False, num_classes=10
         impls.update({n: m[case] for n, m in mine.items() if case in m})
     peers = [_timm(device, num_classes), _torchvision(num_classes), _kornia()]
     if device == "cpu":
-        peers += [_albumentations_cases(units), _dali_cases(size, units, xs, threads)]
+        peers += [_albumentations_cases(units(size)),
+                  _dali_cases(size, units(size), xs, threads)]
     for rows in peers:
         for case, impls in rows.items():
             table[case][1].update(impls)
@@ -159,16 +159,21 @@ def _missing(name):
     return {}
 
 
+def units(size):
+    """GridMask's unit sizes in these benchmarks: ``3/7`` of the side to all of it (96-224
+    at 224)."""
+    return max(2, size * 3 // 7), size
+
+
 def ours(size, in_place=False, **options):
     """Our operators as the benchmark runs them, ``{case: run(x, xs, y, perm)}``: Random
     Erasing (fill 0), GridMask (units ``3/7`` of the side to all of it), CutMix, MixUp;
     ``in_place``: the masking ones only, writing into the batch. ``options`` go to
     :func:`_ours`."""
-    units = (max(2, size * 3 // 7), size)
     run = {"random_erasing": _ours(RandomErasing(prob=1.0, area=(0.02, 1 / 3), fill=0.0,
                                                  layout="CHW", seed=1), in_place=in_place,
                                    **options),
-           "grid_mask": _ours(GridMask(r=0.6, d=units, fill=0.0, layout="CHW", seed=2),
+           "grid_mask": _ours(GridMask(r=0.6, d=units(size), fill=0.0, layout="CHW", seed=2),
                               in_place=in_place, **options)}
     if not in_place:
         run["cutmix"] = _ours(Mix(mixup_alpha=0.0, cutmix_alpha=1.0, layout="CHW", seed=3),
@@ -178,7 +183,7 @@ def ours(size, in_place=False, **options):
     return run
 
 
-def _albumentations_cases(units):
+def _albumentations_cases(sides):
     """albumentations' ``CoarseDropout`` and ``GridDropout``, one call per HWC image, as it
     is used."""
     try:
@@ -189,10 +194,10 @@ def _albumentations_cases(units):
                 num_holes_range=(1, 1), hole_height_range=(0.1, 0.6),
                 hole_width_range=(0.1, 0.6), fill=0, p=1.0))},
             "grid_mask": {"albumentations": _albumentations(A.GridDropout(
-                ratio=0.4, unit_size_range=units, p=1.0))}}
+                ratio=0.4, unit_size_range=sides, p=1.0))}}
 
 
-def _dali_cases(size, units, xs, threads):
+def _dali_cases(size, sides, xs, threads):
     """DALI's native ``erase`` (a box with uniform corner and sides of 10-50% of the
     image's: DALI has no Random Erasing sampler) and ``grid_mask`` (keep ratio 0.6, a tile
     drawn per sample from GridMask's units)."""
@@ -207,7 +212,7 @@ def _dali_cases(size, units, xs, threads):
         return fn.erase(images, anchor=anchor, shape=shape, axis_names="HW", fill_value=0.0)
 
     def grid(images):
-        tile = fn.random.uniform(range=[units[0], units[1] + 1], dtype=types.INT32)
+        tile = fn.random.uniform(range=[sides[0], sides[1] + 1], dtype=types.INT32)
         return fn.grid_mask(images, ratio=0.4, tile=tile)
 
     return {"random_erasing": {"dali fn.erase": _dali(erase, xs, threads)},

@@ -130,13 +130,16 @@ def describe(images, layout: str, name: str = "images"):
     return arrays, h.astype(np.int64), w.astype(np.int64), int(ch[0]), dtype
 
 
-def check_out(out, images, layout: str):
-    """``out`` validated against the batch it receives: one C-contiguous array of the
-    stacked batch's shape and dtype, on the same kind of device."""
-    arrays, _, _, _, dtype = describe(images, layout)
+def check_out(out, arrays):
+    """``out`` validated against the batch it receives (``arrays``, as :func:`describe`
+    returns them): one C-contiguous array of the stacked batch's shape and dtype, on the
+    same kind of device."""
+    if not arrays:
+        return out
+    dtype = np.dtype(arrays[0].dtype)
     if any(a.shape != arrays[0].shape for a in arrays):
         raise ValueError("out needs a batch of samples of one shape")
-    shape = (len(arrays), *arrays[0].shape) if arrays else (0,)
+    shape = (len(arrays), *arrays[0].shape)
     if isinstance(out, (list, tuple)) or not hasattr(out, "shape"):
         raise TypeError(f"out must be one array of the stacked batch's shape {shape}, got "
                         f"{type(out).__name__}")
@@ -205,7 +208,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     same = all(a.shape == arrays[0].shape for a in arrays)
     out_dtype = dtype if out_dtype is None else np.dtype(out_dtype)
     if out is not None:
-        out_all = check_out(out, images, layout)
+        out_all = check_out(out, arrays)
         outs = list(out_all)
     elif same:
         out_all = xp.empty((n, *arrays[0].shape), out_dtype)

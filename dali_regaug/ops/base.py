@@ -146,7 +146,7 @@ class MaskOp(Op):
         if not arrays:
             return images
         groups = shape_groups(arrays)
-        targets = [launch.check_out(out, images, self.layout)] if out is not None else \
+        targets = [launch.check_out(out, arrays)] if out is not None else \
             group_buffers(groups, self._workspace if reuse else None)[0]
         outs = [None] * len(arrays)
         for (idx, batch), target in zip(groups, targets):

@@ -59,7 +59,7 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
     p : structured ndarray
         Records from :func:`params`.
     layout : {"HWC", "CHW"}
-    out : list of arrays or array, optional
+    out : array, optional
         One array to write the result into, shaped as the stacked batch (it may be ``a``
         itself, never ``b``).
     backend : {None, "numpy", "emulator"} or a launch backend
@@ -83,7 +83,7 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
         return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b,
                              out=out, **launch_options)
     groups = shape_groups(arrays_a)
-    targets = [launch.check_out(out, a, layout)] if out is not None else \
+    targets = [launch.check_out(out, arrays_a)] if out is not None else \
         group_buffers(groups, workspace)[0]
     outs = [None] * len(arrays_a)
     for (idx, x), target in zip(groups, targets):
