@@ -77,6 +77,13 @@ class Loader:
     def dataset(self):
         return self.pipe.dataset
 
+    @property
+    def stream(self) -> dict:
+        """What the batches depend on: the pipeline's ``stream`` record (the pipelines of
+        :mod:`dali_regaug.pipelines` set one), else its batch size."""
+        return dict(getattr(self.pipe, "stream", None) or
+                    {"batch_size": self.pipe.max_batch_size})
+
     def set_epoch(self, epoch: int) -> None:
         """Start at ``epoch`` (before the first batch), or check that the loader is there:
         epochs advance by themselves when a pass ends, so that prefetched batches are
@@ -128,20 +135,51 @@ class Loader:
         return data["images"], targets, info
 
     def state_dict(self) -> dict:
-        """Everything needed to continue after the last batch handed out."""
-        iteration = (self.epoch - self.first_epoch) * self.iterations_per_epoch + self.position
+        """Everything needed to continue after the last batch handed out, and what the
+        stream depends on (``stream``: batch size, spec, shard, seed, file list), which
+        :meth:`load_state_dict` checks.
+
+        After the last batch of an epoch the state is that of the next epoch's start (the
+        pipeline is there already), so a loop ``for epoch in range(loader.epoch, E)``
+        resumes with the right epoch."""
+        epoch, position = self.epoch, self.position
+        iteration = (epoch - self.first_epoch) * self.iterations_per_epoch + position
+        if self.train and position == self._len:  # the epoch is over; its pass just not ended
+            epoch, position = epoch + 1, 0  # (DALI's checkpoint still runs its dropped rest)
         dali = self._it.checkpoints() if self._it is not None else [self.pipe.checkpoint()]
         return {"dali": dali, "ops": registry.state_dict(self.pipe, iteration),
-                "epoch": self.epoch, "first_epoch": self.first_epoch,
-                "position": self.position}
+                "epoch": epoch, "first_epoch": self.first_epoch, "position": position,
+                "stream": self.stream}
 
     def load_state_dict(self, state: dict) -> None:
-        """Rebuild the pipeline from ``state`` and continue where it was taken."""
+        """Rebuild the pipeline from ``state`` and continue where it was taken.
+
+        Raises
+        ------
+        ValueError
+            When the state comes from a stream this loader does not produce (another batch
+            size, spec, shard, seed or file list), naming the saved and the given values.
+        """
+        check_stream(state.get("stream"), self.stream)
         self.epoch, self.first_epoch = int(state["epoch"]), int(state["first_epoch"])
         self.position = int(state["position"])
         self._it = None  # the old pipeline goes with its iterator
         self._setup(self._build(checkpoint=state["dali"][0]))
         registry.load_state_dict(self.pipe, state["ops"])
+
+
+def check_stream(saved, given) -> None:
+    """Refuse to resume a stream other than the one saved: each differing entry is named
+    with its saved and its given value."""
+    if saved is None:
+        raise ValueError("the loader state records no stream (batch size, spec, shard, seed, "
+                         "files): it was saved by an older dali-regaug and cannot be checked; "
+                         "start a new run")
+    diff = [f"{k}: saved {saved.get(k)!r}, given {given.get(k)!r}"
+            for k in sorted(set(saved) | set(given)) if saved.get(k) != given.get(k)]
+    if diff:
+        raise ValueError("cannot resume: the state was saved for another data stream ("
+                         + "; ".join(diff) + "); resume with the saved settings")
 
 
 def _decode_error(files, err):

@@ -21,6 +21,7 @@ import gc
 import json
 import math
 import os
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,7 @@ def fit(cfg: Config) -> list[dict]:
     out = Path(cfg.out)
     start = 0
     if cfg.resume:
-        ck = torch.load(cfg.resume, map_location=device, weights_only=False)
+        ck = load(cfg.resume, device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["schedule"])
@@ -147,11 +148,11 @@ def fit(cfg: Config) -> list[dict]:
             if main:
                 print(f"epoch {epoch}: loss {loss:.4f}  top-1 {top1:.2%}  top-5 {top5:.2%}  "
                       f"{rec['images_per_s']:.1f} img/s")
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "schedule": sched.state_dict(), "scaler": scaler.state_dict(),
-                            "loader": train.state_dict(), "augment": spec.describe(augment),
-                            "saliency": bank.state_dict() if bank is not None else None,
-                            "classes": classes, "config": vars(cfg)}, out / "checkpoint.pt")
+                save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "schedule": sched.state_dict(), "scaler": scaler.state_dict(),
+                      "loader": train.state_dict(), "augment": spec.describe(augment),
+                      "saliency": bank.state_dict() if bank is not None else None,
+                      "classes": classes, "config": vars(cfg)}, out / "checkpoint.pt")
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(rec) + "\n")
     finally:
@@ -160,6 +161,45 @@ def fit(cfg: Config) -> list[dict]:
             gc.collect()
             bank.close()
     return history
+
+
+def save(state: dict, path) -> None:
+    """``torch.save`` that a kill cannot leave half-written: the state goes to a temporary
+    file in the same folder, is flushed to disk, and then atomically replaces ``path`` (the
+    folder's entry is synced too), so ``path`` is always the old or the new checkpoint.
+
+    Parameters
+    ----------
+    state : dict
+    path : str or Path
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def load(path, device="cpu") -> dict:
+    """A checkpoint written by :func:`save`; an unreadable file is named in the error."""
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as err:
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read ({err}); it is not a "
+                         f"complete dali-regaug checkpoint") from err
+    if not isinstance(ck, dict) or "loader" not in ck:
+        raise ValueError(f"checkpoint {str(path)!r} is not a dali-regaug training checkpoint")
+    return ck
 
 
 def _bank(cfg, augment, n, distributed=False):

@@ -173,7 +173,11 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
                 extra = (_visible(params, size),)
         return (images, *targets, ids, crop, flip, *extra)
 
-    return _finish(pipe, checkpoint, dataset, names, shard, shards)
+    what = spec.describe(augment) if not callable(augment) else \
+        f"callable {getattr(augment, '__qualname__', type(augment).__name__)}"
+    stream = dict(batch_size=batch_size, augment=what, size=size, layout=layout, seed=seed,
+                  shuffle=shuffle, mirror=mirror, area=list(area), aspect=list(aspect))
+    return _finish(pipe, checkpoint, dataset, names, shard, shards, stream)
 
 
 def val_pipeline(data, *, batch_size, size=224, layout="CHW", device="auto", shard_id=None,
@@ -197,7 +201,8 @@ def val_pipeline(data, *, batch_size, size=224, layout="CHW", device="auto", sha
         images = _normalize(images, layout, crop=(size, size))
         return images, labels, ids
 
-    return _finish(pipe, None, dataset, ["images", "labels", "sample_id"], shard, shards)
+    return _finish(pipe, None, dataset, ["images", "labels", "sample_id"], shard, shards,
+                   dict(batch_size=batch_size, size=size, layout=layout))
 
 
 def _setup(data, batch_size, seed, shard_id, num_shards, skip_corrupt, device, drop):
@@ -272,14 +277,15 @@ def _normalize(images, layout, **kw):
                                     mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), **kw)
 
 
-def _finish(pipe, checkpoint, dataset, names, shard, shards):
-    """Build the pipeline and attach what a loader needs: output names, the dataset, and
+def _finish(pipe, checkpoint, dataset, names, shard, shards, stream):
+    """Build the pipeline and attach what a loader needs: output names, the dataset,
     ``shard_size``, the samples per shard per epoch (the reader pads every shard to the
-    largest)."""
+    largest), and ``stream``, what its output depends on (checked on resume)."""
     p = pipe(checkpoint=checkpoint)
     p.build()
     p.output_names, p.dataset, p.shard = names, dataset, (shard, shards)
     p.shard_size = _shard_size(len(dataset), shards)
+    p.stream = dict(stream, rank=shard, world_size=shards, files=dataset.fingerprint())
     return p
 
 

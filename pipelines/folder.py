@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,17 @@ class Dataset:
 
     def __len__(self):
         return len(self.files)
+
+    def fingerprint(self) -> str:
+        """A short hash of the files (relative to their common folder, so that a moved
+        dataset keeps it), their labels and the classes: what a resumed stream reads."""
+        root = os.path.commonpath(self.files) if len(self.files) > 1 else ""
+        h = hashlib.sha256()
+        for f, label in zip(self.files, self.labels):
+            h.update(f"{os.path.relpath(f, root) if root else os.path.basename(f)}\t{label}\n"
+                     .encode())
+        h.update("\n".join(map(str, self.classes)).encode())
+        return f"{len(self.files)} files, sha256 {h.hexdigest()[:16]}"
 
 
 def scan(root, *, skip_corrupt=False) -> Dataset:
