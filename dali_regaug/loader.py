@@ -56,11 +56,13 @@ class Loader:
                    with_info=with_info)
 
     @classmethod
-    def val_loader(cls, data, *, skip_corrupt=False, **kwargs):
-        """An evaluation loader over :func:`dali_regaug.pipelines.val_pipeline`."""
+    def val_loader(cls, data, *, skip_corrupt=False, classes=None, **kwargs):
+        """An evaluation loader over :func:`dali_regaug.pipelines.val_pipeline`; pass the
+        training split's ``classes`` so that labels index the same classes (a class
+        folder missing from ``data`` then shifts nothing)."""
         from dali_regaug.pipelines import load_dataset, val_pipeline
 
-        dataset = load_dataset(data, skip_corrupt=skip_corrupt)
+        dataset = load_dataset(data, skip_corrupt=skip_corrupt, classes=classes)
         return cls(lambda checkpoint: val_pipeline(dataset, **kwargs), train=False)
 
     def _setup(self, pipe):

@@ -96,8 +96,8 @@ def fit(cfg: Config) -> list[dict]:
     train = Loader.train_loader(dataset, batch_size=cfg.batch_size, augment=augment,
                                 seed=cfg.seed, bank=bank, with_info=bank is not None,
                                 **common)
-    val = Loader.val_loader(root / "val", batch_size=cfg.batch_size, **common)
     classes = train.dataset.classes
+    val = Loader.val_loader(root / "val", batch_size=cfg.batch_size, classes=classes, **common)
     torch.manual_seed(cfg.seed)
     model = getattr(torchvision.models, cfg.arch)(num_classes=len(classes)).to(device)
     prec = Precision.choose(device, cfg.amp, cfg.channels_last)

@@ -70,13 +70,17 @@ def resolve_shard(shard_id=None, num_shards=None) -> tuple[int, int]:
     return shard_id, num_shards
 
 
-def load_dataset(data, *, skip_corrupt=False) -> Dataset:
-    """A :class:`Dataset` from a folder, a list of files (labels = their index) or a
-    :class:`Dataset`."""
+def load_dataset(data, *, skip_corrupt=False, classes=None) -> Dataset:
+    """A :class:`Dataset` from a folder (labelled by ``classes`` when given, see
+    :func:`~dali_regaug.pipelines.folder.scan`), a list of files (labels = their index) or
+    a :class:`Dataset`."""
     if isinstance(data, Dataset):
+        if classes is not None and list(data.classes) != list(classes):
+            raise ValueError(f"the dataset's classes ({len(data.classes)}) are not the "
+                             f"given class index ({len(classes)})")
         return data
     if isinstance(data, (str, os.PathLike)):
-        return scan(data, skip_corrupt=skip_corrupt)
+        return scan(data, skip_corrupt=skip_corrupt, classes=classes)
     files = [str(f) for f in data]
     if not files:
         raise ValueError("data: the list of files is empty")

@@ -37,12 +37,16 @@ class Dataset:
         return f"{len(self.files)} files, sha256 {h.hexdigest()[:16]}"
 
 
-def scan(root, *, skip_corrupt=False) -> Dataset:
+def scan(root, *, skip_corrupt=False, classes=None) -> Dataset:
     """Read ``root/<class>/<image>`` into a :class:`Dataset`.
 
     Parameters
     ----------
     root : str or Path
+    classes : list of str, optional
+        The class index to label with, such as the training split's for a validation split:
+        a folder not in it is an error (its label would be meaningless), and a class with no
+        folder here is warned about. By default the folders found, sorted.
     skip_corrupt : bool
         Decode every file first (reduced-size JPEG decode) and leave out those that fail,
         with a warning naming them. Otherwise a corrupt file is found and named only if
@@ -52,12 +56,25 @@ def scan(root, *, skip_corrupt=False) -> Dataset:
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {str(root)!r} does not exist (expected "
                                 f"root/<class>/<image>; `dali-regaug make-sample-data` builds one)")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    if not classes:
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if not folders:
         raise ValueError(f"data folder {str(root)!r} has no class sub-folders "
                          f"(expected root/<class>/<image>)")
+    classes = folders if classes is None else list(classes)
+    unknown = sorted(set(folders) - set(classes))
+    if unknown:
+        raise ValueError(f"data folder {str(root)!r} has classes the index does not know: "
+                         f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
+                         f"(the training split has {len(classes)} classes)")
+    missing = [c for c in classes if c not in folders]
+    if missing:
+        warnings.warn(f"data folder {str(root)!r} has no folder for {len(missing)} of the "
+                      f"{len(classes)} classes: {', '.join(missing[:10])}"
+                      f"{' ...' if len(missing) > 10 else ''}", stacklevel=2)
     files, labels = [], []
     for label, name in enumerate(classes):
+        if name not in folders:
+            continue
         found = sorted(str(p) for p in (root / name).iterdir()
                        if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not found:

@@ -138,3 +138,76 @@ def test_resume_from_a_truncated_file_names_it(tmp_path):
     bad.write_bytes(b"")
     with pytest.raises(ValueError, match="checkpoint.pt.*cannot be read"):
         load(bad)
+
+
+# -- labels, counts and classes ------------------------------------------------------------
+
+def _detection_ops():
+    from dali_regaug.ops.bbox_erasing import BboxErasing
+    from dali_regaug.ops.cutmix_detection import CutMixDetection
+
+    return [lambda s, b, lab: BboxErasing(seed=0).sample_batch(s, b, lab),
+            lambda s, b, lab: CutMixDetection(seed=0).sample_batch(
+                s, [np.int64(1), np.int64(0)], b, lab)]
+
+
+@pytest.mark.parametrize("op", range(2), ids=["bbox_erasing", "cutmix_detection"])
+@pytest.mark.parametrize("labels, found", [(2, "3 boxes and 2 labels"),
+                                           (4, "3 boxes and 4 labels")])
+def test_box_and_label_counts_must_agree(op, labels, found):
+    shapes = [(32, 32, 3)] * 2
+    boxes = [np.tile(np.float32([0.1, 0.1, 0.5, 0.5]), (3, 1)), np.zeros((0, 4), np.float32)]
+    lab = [np.arange(labels, dtype=np.int32), np.zeros(0, np.int32)]
+    with pytest.raises(ValueError, match=f"sample 0 of the batch has {found}"):
+        _detection_ops()[op](shapes, boxes, lab)
+
+
+def test_boxes_that_are_not_rows_of_four_are_refused():
+    boxes = [np.zeros((2, 6), np.float32)]  # 12 values: reshaping would make 3 boxes
+    with pytest.raises(ValueError, match=r"boxes of sample 0 of the batch have shape \(2, 6\)"):
+        _detection_ops()[0]([(32, 32, 3)], boxes, [np.zeros(2, np.int32)])
+
+
+def _classes(root, train, val, n):
+    """``n`` images in ``root/train/<class>`` and ``root/val/<class>`` per class named."""
+    from PIL import Image
+
+    for split, names in (("train", train), ("val", val)):
+        for name in names:
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (20, 20), (9 * i, 0, 0)).save(root / split / name / f"{i}.png")
+
+
+def test_validation_labels_index_the_training_classes(tmp_path):
+    """val/ without one class: its labels still name the same classes as train's."""
+    from dali_regaug.pipelines import scan
+
+    _classes(tmp_path, ["a", "b", "c"], ["a", "c"], 2)
+    train = scan(tmp_path / "train")
+    with pytest.warns(UserWarning, match="no folder for 1 of the 3 classes: b"):
+        val = scan(tmp_path / "val", classes=train.classes)
+    assert [train.classes[k] for k in val.labels] == ["a", "a", "c", "c"]
+    _classes(tmp_path, [], ["zebra"], 1)
+    with pytest.raises(ValueError, match="classes the index does not know: zebra"):
+        scan(tmp_path / "val", classes=train.classes)
+
+
+def test_train_scores_validation_against_the_training_classes(tmp_path, monkeypatch):
+    from dali_regaug import train as train_mod
+
+    _classes(tmp_path, ["a", "b", "c"], ["a", "c"], 4)
+    seen = {}
+    real = train_mod.Loader.val_loader
+
+    def spy(*args, **kwargs):
+        loader = real(*args, **kwargs)
+        seen["val"] = loader.dataset
+        return loader
+
+    monkeypatch.setattr(train_mod.Loader, "val_loader", spy)
+    with pytest.warns(UserWarning, match="no folder for 1 of the 3 classes"):
+        train_mod.fit(train_mod.Config(data=str(tmp_path), out=str(tmp_path / "o"), epochs=1,
+                                       batch_size=4, size=16, augment="none", device="cpu",
+                                       workers=1, progress=False))
+    assert seen["val"].classes == ["a", "b", "c"] and set(seen["val"].labels) == {0, 2}

@@ -122,6 +122,7 @@ class BboxErasing(MaskOp):
         """CPU op: shapes, ltrb boxes and labels (and ids) in; parameter bytes, the kept
         boxes and labels, and the kept boxes' indices (for ``segmentation.select_masks``)
         out."""
+        check_boxes(boxes, labels, sample_ids)
         hw = self._hw(shapes)
         px = self._pixel_boxes(boxes, hw)
         recs = self._draw_shapes(shapes, sample_ids, boxes=px)
@@ -141,17 +142,36 @@ class BboxErasing(MaskOp):
         return px
 
 
+def check_boxes(boxes, labels, sample_ids=None) -> None:
+    """Refuse boxes that are not ``(count, 4)`` rows, and samples whose boxes and labels
+    differ in number (they would be paired wrongly), naming the sample."""
+    if len(boxes) != len(labels):
+        raise ValueError(f"boxes has {len(boxes)} samples and labels {len(labels)}")
+    for i, (b, lab) in enumerate(zip(boxes, labels)):
+        b, lab = np.asarray(b), np.asarray(lab)
+        who = f"sample {i} of the batch" + ("" if sample_ids is None else
+                                            f" (sample_id {np.ravel(sample_ids[i])[0]})")
+        if b.size and (b.ndim != 2 or b.shape[1] != 4):
+            raise ValueError(f"boxes of {who} have shape {b.shape}: expected (count, 4) "
+                             f"ltrb rows")
+        if lab.ndim == 0 or len(lab) != len(b.reshape(-1, 4)):
+            raise ValueError(f"{who} has {len(b.reshape(-1, 4))} boxes and "
+                             f"{lab.size if lab.ndim == 0 else len(lab)} labels: each box "
+                             f"needs one label row (boxes and labels from the same reader)")
+
+
 def pixel_boxes(boxes, hw):
-    """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions, clipped to
-    the image, NaN rows for padding and for dropped boxes (a NaN coordinate, or no area
-    once clipped); and how many were dropped."""
-    n, k = len(boxes), max([len(b) for b in boxes], default=0)
+    """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions (checked by
+    :func:`check_boxes`), clipped to the image, NaN rows for padding and for dropped boxes
+    (a NaN coordinate, or no area once clipped); and how many were dropped."""
+    n, k = len(boxes), max([len(np.reshape(b, (-1, 4))) for b in boxes], default=0)
     px = np.full((n, k, 4), np.nan)
     for i, b in enumerate(boxes):  # packing only: one slice per sample
-        px[i, :len(b)] = np.asarray(b, np.float64).reshape(-1, 4)[:, [1, 0, 3, 2]]
+        b = np.asarray(b, np.float64).reshape(-1, 4)
+        px[i, :len(b)] = b[:, [1, 0, 3, 2]]
     px = np.clip(px, 0.0, 1.0) * np.tile(hw[:, None, :], 2)
     bad = np.isnan(px).any(-1) | (px[..., 2] <= px[..., 0]) | (px[..., 3] <= px[..., 1])
-    present = np.arange(k)[None, :] < np.array([len(b) for b in boxes])[:, None]
+    present = np.arange(k)[None, :] < np.array([np.size(b) // 4 for b in boxes])[:, None]
     px[bad] = np.nan
     return px, int((bad & present).sum())
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from dali_regaug import validate
 from dali_regaug.ops.base import _rows, scalars
-from dali_regaug.ops.bbox_erasing import indices, ltrb, pixel_boxes, select, visibility
+from dali_regaug.ops.bbox_erasing import (check_boxes, indices, ltrb, pixel_boxes, select,
+                                          visibility)
 from dali_regaug.ops.mixing import Mix
 
 
@@ -70,6 +71,7 @@ class CutMixDetection(Mix):
         bytes, the new boxes and labels, then for instance masks the indices of the kept
         own boxes and of the pasted partner boxes, and the region as ``(x0, y0, x1, y1)``
         fractions, out."""
+        check_boxes(boxes, labels, sample_ids)
         hw = self._hw(shapes)
         px, invalid = pixel_boxes(boxes, hw)
         self.invalid_boxes += invalid
