@@ -142,11 +142,10 @@ def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout="HW
     if rotate:
         x = dali_fn.rotate(x, angle=dali_fn.random.uniform(range=[-rotate, rotate]),
                            keep_size=True, fill_value=0.0)
-    if brightness or contrast:
-        x = dali_fn.brightness_contrast(
-            x, brightness=dali_fn.random.uniform(range=[1 - brightness, 1 + brightness]),
-            contrast=dali_fn.random.uniform(range=[1 - contrast, 1 + contrast]),
-            contrast_center=0.0)
+    if brightness or contrast:  # a factor with no range is the constant 1
+        factor = lambda r: dali_fn.random.uniform(range=[1 - r, 1 + r]) if r else 1.0  # noqa: E731
+        x = dali_fn.brightness_contrast(x, brightness=factor(brightness),
+                                        contrast=factor(contrast), contrast_center=0.0)
     return dali_fn.transpose(x, perm=[2, 0, 1]) if chw else x
 
 

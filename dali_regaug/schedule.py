@@ -21,6 +21,11 @@ class Constant:
     def __repr__(self):
         return f"Constant({self.p})"
 
+    def __eq__(self, other):
+        return isinstance(other, Constant) and other.p == self.p
+
+    __hash__ = None
+
 
 class Linear:
     """``start + (end - start) * min(1, epoch / epochs)``.
@@ -46,6 +51,12 @@ class Linear:
 
     def __repr__(self):
         return f"Linear(end={self.end}, epochs={self.epochs}, start={self.start})"
+
+    def __eq__(self, other):
+        return isinstance(other, Linear) and \
+            (other.end, other.epochs, other.start) == (self.end, self.epochs, self.start)
+
+    __hash__ = None
 
 
 def as_schedule(prob, name: str = "prob"):

@@ -8,10 +8,15 @@ String form: operators joined by ``+``, each ``name(arg=value, ...)``::
 * ``name`` is a function of :mod:`dali_regaug.fn` (``grid_mask``, ``random_erasing``,
   ``cutout``, ``cutmix``, ``mixup``, ``mix``; with a saliency bank ``keep_cutout``,
   ``keep_paste``, ``keep_cutmix``, ``cam_erasing``), or an alias (``gridmask``, ``erasing``).
-* ``a-b`` is the range ``(a, b)``; numbers, ``true``/``false`` and bare words (``fill=random``)
-  are read as such.
+* ``a-b`` is the range ``(a, b)``, ``[a,b,c]`` any sequence (such as a per-channel
+  ``fill``); numbers, ``true``/``false`` and bare words (``fill=random``) are read as such.
 * ``p`` is short for ``prob``; ``ramp=E`` turns ``prob`` into the linear ramp
-  :class:`dali_regaug.schedule.Linear` reaching ``prob`` at epoch ``E`` (GridMask's schedule).
+  :class:`dali_regaug.schedule.Linear` reaching ``prob`` at epoch ``E`` (GridMask's schedule),
+  from ``start=S`` at epoch 0 (default 0).
+* An argument given twice (``p=0.5,prob=0.7`` too) is an error.
+
+:func:`describe` writes the canonical string, which :func:`parse` reads back to the same
+operators and arguments.
 
 Dict form: ``{"grid_mask": {"r": 0.6, "d": (96, 224)}, "cutmix": {}}`` (in order), or a list
 of ``(name, kwargs)`` pairs. At most one mixing operator may appear.
@@ -63,14 +68,23 @@ def parse(spec) -> list[tuple[str, dict]]:
 
 def describe(spec) -> str:
     """The canonical string of a spec (parses back to the same operators)."""
+    def value(v):
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, (tuple, list)):
+            finite = all(isinstance(x, (int, float)) and not isinstance(x, bool) and
+                         x == x and abs(x) != float("inf") and x >= 0 for x in v)
+            if len(v) == 2 and finite:
+                return f"{v[0]}-{v[1]}"
+            return f"[{','.join(value(x) for x in v)}]"
+        return str(v)
+
     def args(kw):
         for k, v in kw.items():
             if isinstance(v, schedule.Linear):
                 yield f"{k}={v.end},ramp={v.epochs}" + (f",start={v.start}" if v.start else "")
-            elif isinstance(v, (tuple, list)):
-                yield f"{k}={'-'.join(map(str, v))}"
             else:
-                yield f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                yield f"{k}={value(v)}"
 
     return " + ".join(f"{name}({','.join(args(kw))})" for name, kw in parse(spec))
 
@@ -153,13 +167,13 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
     return out + (params,) if return_params else out
 
 
-def _split(text):
-    """Split at ``+`` outside parentheses."""
+def _split(text, sep="+"):
+    """Split at ``sep`` outside parentheses and brackets."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "+" and depth == 0:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
     return parts + [text[start:]]
@@ -170,15 +184,20 @@ def _parse_call(text):
     if not m:
         raise ValueError(f"augment: cannot read {text.strip()!r}; expected name(arg=value, ...)")
     kwargs = {}
-    for item in filter(None, (a.strip() for a in (m.group(2) or "").split(","))):
+    for item in filter(None, (a.strip() for a in _split(m.group(2) or "", ","))):
         key, sep, raw = item.partition("=")
         if not sep:
             raise ValueError(f"augment: {item!r} in {text.strip()!r} is not arg=value")
-        kwargs[key.strip()] = _value(raw.strip())
+        key = key.strip()
+        if _ARG_ALIASES.get(key, key) in {_ARG_ALIASES.get(k, k) for k in kwargs}:
+            raise ValueError(f"augment: {key} is given twice in {text.strip()!r}")
+        kwargs[key] = _value(raw.strip())
     return m.group(1), kwargs
 
 
 def _value(raw):
+    if raw[:1] in "([" and raw[-1:] in ")]":
+        return tuple(_value(x.strip()) for x in _split(raw[1:-1], ",") if x.strip())
     low = raw.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -205,8 +224,16 @@ def _check(name, kwargs):
         raise ValueError(f"augment: unknown operator {name!r}; expected one of "
                          f"{', '.join(MASKS + MIXING + BOXES + GUIDED)} "
                          f"(or {', '.join(ALIASES)})")
-    kwargs = {_ARG_ALIASES.get(k, k): v for k, v in kwargs.items()}
-    ramp = kwargs.pop("ramp", None)
+    renamed = [_ARG_ALIASES.get(k, k) for k in kwargs]
+    twice = sorted({k for k in renamed if renamed.count(k) > 1})
+    if twice:
+        raise ValueError(f"augment: {name} is given {', '.join(twice)} twice")
+    kwargs = {_ARG_ALIASES.get(k, k): tuple(v) if isinstance(v, list) else v
+              for k, v in kwargs.items()}
+    ramp, start = kwargs.pop("ramp", None), kwargs.pop("start", None)
+    if start is not None and ramp is None:
+        raise ValueError(f"augment: {name} has start={start} without ramp=E (start is the "
+                         f"probability of a ramp at epoch 0)")
     allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
                if p not in ("images", "labels", "boxes", "masks", "polygons", "vertices",
                             "layout", "sample_ids", "crops", "flips", "bank",
@@ -216,5 +243,6 @@ def _check(name, kwargs):
         raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "
                          f"{', '.join(allowed + ['p', 'ramp'])}")
     if ramp is not None:
-        kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=ramp)
+        kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=ramp,
+                                         start=start or 0.0)
     return name, kwargs

@@ -211,3 +211,117 @@ def test_train_scores_validation_against_the_training_classes(tmp_path, monkeypa
                                        batch_size=4, size=16, augment="none", device="cpu",
                                        workers=1, progress=False))
     assert seen["val"].classes == ["a", "b", "c"] and set(seen["val"].labels) == {0, 2}
+
+
+# -- specs -----------------------------------------------------------------------------------
+
+def _spec_args():
+    """Each operator of the spec grammar and the arguments it takes there."""
+    import inspect
+
+    from dali_regaug import fn as rfn
+    from dali_regaug import spec
+
+    skip = {"images", "labels", "boxes", "masks", "polygons", "vertices", "layout",
+            "sample_ids", "crops", "flips", "bank", "return_params", "name"}
+    return {name: [p for p in inspect.signature(getattr(rfn, name)).parameters if p not in skip]
+            for name in spec.MASKS + spec.MIXING + spec.BOXES + spec.GUIDED}
+
+
+def _spec_values():
+    from hypothesis import strategies as st
+
+    from dali_regaug import schedule
+
+    num = st.one_of(st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=False, allow_infinity=False, width=64))
+    word = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True).filter(
+        lambda w: w not in ("true", "false", "inf", "nan", "none"))
+    ramp = st.builds(schedule.Linear, st.floats(0, 1), st.integers(1, 500), st.floats(0, 1))
+    return st.one_of(num, st.booleans(), word, st.tuples(num, num),
+                     st.lists(num, min_size=1, max_size=4).map(tuple), ramp)
+
+
+def test_describe_round_trips_through_parse_for_every_operator_and_argument():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dali_regaug import schedule, spec
+
+    table = _spec_args()
+
+    @st.composite
+    def configs(draw):
+        ops = []
+        for name in draw(st.lists(st.sampled_from(sorted(table)), min_size=1, max_size=3)):
+            keys = draw(st.lists(st.sampled_from(table[name]), unique=True, max_size=6))
+            kw = {k: draw(_spec_values()) for k in keys}
+            if not isinstance(kw.get("prob"), (schedule.Linear, type(None))):
+                kw["prob"] = draw(st.one_of(st.floats(0, 1), st.integers(0, 1)))
+            ops.append((name, {k: v for k, v in kw.items()
+                               if k == "prob" or not isinstance(v, schedule.Linear)}))
+        mixing = [i for i, (n, _) in enumerate(ops) if n in spec.MIXING]
+        return [op for i, op in enumerate(ops) if i not in mixing[1:]]
+
+    @settings(max_examples=300, deadline=None)
+    @given(configs())
+    def check(cfg):
+        text = spec.describe(cfg)
+        assert spec.parse(text) == spec.parse(cfg), text
+
+    check()
+
+
+def test_every_operator_argument_is_covered_by_the_round_trip():
+    """All arguments of every operator reach the round-trip test (none is filtered)."""
+    table = _spec_args()
+    assert set(table) >= {"grid_mask", "random_erasing", "cutout", "cutmix", "mixup", "mix",
+                          "bbox_erasing", "keep_cutout", "keep_paste", "keep_cutmix",
+                          "cam_erasing"}
+    assert "fill" in table["grid_mask"] and "tau" in table["keep_paste"]
+
+
+@pytest.mark.parametrize("text", ["gridmask(p=0.5,p=0.7)", "gridmask(p=0.5,prob=0.7)",
+                                  "cutout(size=4,size=8)"])
+def test_a_repeated_argument_is_an_error(text):
+    from dali_regaug import spec
+
+    with pytest.raises(ValueError, match="twice"):
+        spec.parse(text)
+
+
+# -- the saliency bank -------------------------------------------------------------------------
+
+def test_the_bank_leaves_no_files_and_closes_twice(tmp_path):
+    import glob
+    import os
+    import tempfile
+
+    from dali_regaug.saliency import SaliencyBank
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "*psm_*")))
+    bank = SaliencyBank(4, 8)
+    other = SaliencyBank.attach(bank.name)
+    other.update([0], np.ones((1, 8, 8), np.float32), [[0, 0, 1, 1]], [0])
+    other.close()
+    other.close()
+    assert bank.fill_ratio() == 0.25
+    bank.close()
+    bank.close()  # a second close does nothing
+    with pytest.raises(RuntimeError, match="is closed"):
+        bank.fill_ratio()
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "*psm_*"))) == before
+    assert not os.path.exists(os.path.join("/dev/shm", bank.name.lstrip("/")))
+
+
+def test_a_map_beyond_float16_is_skipped_like_nan():
+    from dali_regaug.saliency import SaliencyBank
+
+    with SaliencyBank(3, 8) as bank:
+        maps = np.ones((3, 8, 8), np.float32)
+        maps[1, 0, 0] = 1e6  # finite, but inf in the bank's float16
+        maps[2, 0, 0] = np.nan
+        bank.update([0, 1, 2], maps, np.tile([0, 0, 1, 1.], (3, 1)), np.zeros(3))
+        _, present = bank.read([0, 1, 2], np.tile([0, 0, 1, 1.], (3, 1)), np.zeros(3), (8, 8))
+        assert present.tolist() == [True, False, False] and bank.skipped == 2
+        assert np.isfinite(bank.maps.astype(np.float32)).all()

@@ -10,8 +10,8 @@ Storage is one POSIX shared-memory segment (header, versions, maps), so that DAL
 operators and torch read it without copies (``numpy`` and ``torch.from_numpy`` views), and
 other processes on the node attach to it by name (:meth:`SaliencyBank.attach`).
 
-Concurrency: updates and reads take the bank's lock, a thread lock plus an ``flock`` on a
-lock file for other processes, for the few microseconds of copying a batch of maps, so a
+Concurrency: updates and reads take the bank's lock, a thread lock plus an ``flock`` on the
+segment's file for other processes, for the few microseconds of copying a batch of maps, so a
 read never sees half of an update. Staleness: the pipeline runs ahead of the trainer by
 its prefetch depth, so the maps a batch is augmented with are at least that many training
 steps old (``prefetch_queue_depth``, 2 by default), and one epoch old for samples seen
@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-import tempfile
 import threading
 from multiprocessing import shared_memory
 
@@ -85,7 +84,8 @@ class SaliencyBank:
         self.version = np.ndarray(n, np.int64, buf, _HEADER)
         self.maps = np.ndarray((n, size, size), np.float16, buf, _HEADER + 8 * n)
         self._thread_lock = threading.Lock()
-        self._lock_file = open(os.path.join(tempfile.gettempdir(), f"{self.name}.lock"), "a+")
+        # the segment's own file carries the cross-process lock: nothing else to clean up
+        self._lock_file = open(os.path.join("/dev/shm", self.name.lstrip("/")), "rb")
         self.skipped = 0  # maps not written because they held NaN or inf
 
     @classmethod
@@ -98,6 +98,7 @@ class SaliencyBank:
 
     def fill_ratio(self) -> float:
         """Fraction of samples with a map."""
+        self._open()
         return float((self.version > 0).mean())
 
     def update(self, sample_ids, maps, crops, flips, visible=None):
@@ -116,9 +117,10 @@ class SaliencyBank:
         visible : (B, h, w) bool, optional
             False on pixels the view had erased; they update nothing.
 
-        Samples whose map holds NaN or inf are skipped and counted in :attr:`skipped` (an
-        AMP step with an overflowing loss scale gives such gradients). An id repeated in
-        the batch is updated once, with its first map.
+        Samples whose map holds NaN, inf or a value beyond float16's range (the bank's
+        type, where it would become inf) are skipped and counted in :attr:`skipped` (an AMP
+        step with an overflowing loss scale gives such gradients). An id repeated in the
+        batch is updated once, with its first map.
         """
         ids, maps = self._ids(sample_ids), _float_maps(maps)
         if len(maps) != len(ids):
@@ -127,7 +129,7 @@ class SaliencyBank:
         if vis.shape != maps.shape:
             raise ValueError(f"visible has shape {vis.shape}; expected the maps' {maps.shape}")
         crops, flips = _views(crops, flips, len(ids))
-        finite = np.isfinite(maps).all((1, 2))
+        finite = (np.abs(maps) <= np.finfo(np.float16).max).all((1, 2))  # False for NaN
         self.skipped += int((~finite).sum())
         ids, first = np.unique(ids, return_index=True)
         keep = finite[first]
@@ -173,7 +175,9 @@ class SaliencyBank:
             self.maps[:], self.version[:] = maps, version
 
     def close(self):
-        """Release the segment (the creating process also removes it)."""
+        """Release the segment (the creating process also removes it); again: nothing."""
+        if self.maps is None:
+            return
         self.version = self.maps = None
         self._lock_file.close()
         if self._shm is None:
@@ -181,7 +185,6 @@ class SaliencyBank:
         else:
             self._shm.close()
             self._shm.unlink()
-            os.unlink(self._lock_file.name)
 
     def __enter__(self):
         return self
@@ -200,10 +203,13 @@ class SaliencyBank:
         return ids.astype(np.int64)
 
     def _locked(self):
+        self._open()
+        return _Lock(self._thread_lock, self._lock_file)
+
+    def _open(self):
         if self.maps is None:
             raise RuntimeError(f"SaliencyBank {self.name!r} is closed (close it only after "
                                f"the pipelines that read it are gone)")
-        return _Lock(self._thread_lock, self._lock_file)
 
 
 class _Lock:
