@@ -18,6 +18,7 @@ import functools
 
 import numpy as np
 
+from dali_regaug import validate
 from dali_regaug.kernels import COMPILE_OPTIONS, DTYPES, kernel_name, source_path
 
 TABLE_DTYPE = np.dtype([("in", "<u8"), ("in2", "<u8"), ("out", "<u8"), ("params", "<u8"),
@@ -115,10 +116,8 @@ def describe(images, layout: str, name: str = "images"):
     if dtype.name not in DTYPES:
         raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
                         f"{', '.join(DTYPES)}")
-    shapes = np.array([a.shape for a in arrays]) if all(a.ndim == 3 for a in arrays) else None
-    if shapes is None:
-        nd = sorted({a.ndim for a in arrays})
-        raise ValueError(f"{name} must be 3-D ({layout}), got samples with ndim {nd}")
+    validate.image_shapes([a.shape for a in arrays], layout, name)
+    shapes = np.array([a.shape for a in arrays])
     if any(np.dtype(a.dtype) != dtype for a in arrays):
         raise TypeError(f"{name} mixes dtypes: {sorted({np.dtype(a.dtype).name for a in arrays})}")
     ch = shapes[:, 2] if layout == "HWC" else shapes[:, 0]

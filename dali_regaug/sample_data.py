@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ def sources() -> dict:
 
 def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=print) -> Path:
     """Write the dataset under ``root`` (default :func:`default_root`) and return ``root``;
-    an existing complete one made with the same settings is kept.
+    an existing complete one made with the same settings is kept, one made with other
+    settings is replaced whole (it is built aside, then swapped in), and ``train``/``val``
+    folders that this function did not make are never touched: that is an error.
 
     Parameters
     ----------
@@ -68,12 +71,18 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
     marker = root / "sample-data.json"
     if marker.is_file() and json.loads(marker.read_text()) == settings:
         return root
+    splits = [root / "train", root / "val"]
+    if not marker.is_file() and any(p.exists() for p in splits):
+        raise FileExistsError(f"{root} has train/val folders that make-sample-data did not "
+                              f"make (no {marker.name}); choose another folder")
+    building = root / ".building"
+    shutil.rmtree(building, ignore_errors=True)  # what a killed run left
     rs = np.random.default_rng(seed)
     for k, (name, path) in enumerate(sorted(photos.items())):
         with Image.open(path) as im:
             photo = im.convert("RGB")
         for split, count in (("train", train_per_class), ("val", val_per_class)):
-            folder = root / split / name
+            folder = building / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 view(photo, rs).save(folder / f"{name}_{split}_{i:04d}.JPEG",
@@ -81,6 +90,11 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
         if progress:
             progress(f"  [{k + 1}/{len(photos)}] {name}: {train_per_class} train + "
                      f"{val_per_class} val images")
+    marker.unlink(missing_ok=True)  # from here the old set is being replaced
+    for split in splits:
+        shutil.rmtree(split, ignore_errors=True)
+        (building / split.name).rename(split)
+    building.rmdir()
     marker.write_text(json.dumps(settings))
     return root
 

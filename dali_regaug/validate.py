@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 
 def number(name: str, value, lo=None, hi=None, *, integer=False) -> float | int:
     """``value`` as a number within ``[lo, hi]``."""
@@ -39,6 +41,18 @@ def layout(value) -> str:
     if not isinstance(value, str) or value.upper() not in ("HWC", "CHW"):
         raise ValueError(f"layout={value!r}: expected 'HWC' or 'CHW'")
     return value.upper()
+
+
+def image_shapes(shapes, layout: str, name: str = "images"):
+    """``(N, 2)`` int64 heights and widths from per-sample shapes in ``layout``; a sample
+    that is not 3-D, or has no pixel or no channel, is named."""
+    for i, s in enumerate(shapes):
+        if len(s) != 3 or min(s) < 1:
+            raise ValueError(f"{name}: sample {i} has shape {tuple(int(d) for d in s)}; "
+                             f"expected 3-D {layout} with at least one pixel and one channel")
+    hw = np.array([(s[0], s[1]) if layout == "HWC" else (s[1], s[2]) for s in shapes],
+                  np.int64)
+    return hw.reshape(-1, 2)
 
 
 def seed(value) -> int | None:

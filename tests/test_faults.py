@@ -325,3 +325,41 @@ def test_a_map_beyond_float16_is_skipped_like_nan():
         _, present = bank.read([0, 1, 2], np.tile([0, 0, 1, 1.], (3, 1)), np.zeros(3), (8, 8))
         assert present.tolist() == [True, False, False] and bank.skipped == 2
         assert np.isfinite(bank.maps.astype(np.float32)).all()
+
+
+def test_make_sample_data_again_with_smaller_counts_rebuilds_cleanly(tmp_path):
+    from dali_regaug import sample_data
+
+    sample_data.make(tmp_path, train_per_class=3, val_per_class=2, progress=None)
+    sample_data.make(tmp_path, train_per_class=1, val_per_class=1, progress=None)
+    classes = len(sample_data.sources())
+    assert len(list((tmp_path / "train").glob("*/*.JPEG"))) == classes
+    assert len(list((tmp_path / "val").glob("*/*.JPEG"))) == classes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample-data.json", "train", "val"]
+
+
+def test_make_sample_data_never_touches_folders_it_did_not_make(tmp_path):
+    from dali_regaug import sample_data
+
+    (tmp_path / "train" / "mine").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="did not"):
+        sample_data.make(tmp_path, train_per_class=1, val_per_class=1, progress=None)
+    assert (tmp_path / "train" / "mine").is_dir()
+
+
+# -- images the operators cannot work on ----------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(0, 8, 3), (8, 0, 3), (8, 8, 0)])
+@pytest.mark.parametrize("kind", ["mix", "grid_mask", "cutout"])
+def test_empty_images_are_refused_naming_the_sample(kind, shape):
+    from dali_regaug.ops.erasing import Cutout
+    from dali_regaug.ops.grid_mask import GridMask
+    from dali_regaug.ops.mixing import Mix
+
+    batch = [np.zeros((8, 8, 3), np.float32), np.zeros(shape, np.float32)]
+    with pytest.raises(ValueError, match=r"sample 1 has shape \(\d, \d, \d\); expected 3-D"):
+        if kind == "mix":
+            Mix(seed=0).run_batch(batch, [np.int64(1), np.int64(0)])
+        else:
+            (GridMask if kind == "grid_mask" else lambda **k: Cutout(size=2, **k))(
+                seed=0).run_batch(batch)

@@ -68,7 +68,7 @@ def test_non_datanode_inputs_are_rejected():
 
 @pytest.mark.parametrize("images,err,match", [
     ([np.zeros((4, 4, 3), np.int32)], TypeError, "dtype int32 is not supported"),
-    ([np.zeros((4, 4), np.float32)], ValueError, "must be 3-D"),
+    ([np.zeros((4, 4), np.float32)], ValueError, "expected 3-D"),
     ([np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 2), np.float32)], ValueError,
      "mixes channel counts"),
     ([np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 3), np.uint8)], TypeError, "mixes dtypes"),

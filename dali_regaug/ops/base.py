@@ -74,8 +74,7 @@ class Op:
 
     def _hw(self, shapes) -> np.ndarray:
         """``(N, 2)`` heights and widths from per-sample 3-D shapes in ``self.layout``."""
-        shapes = np.stack(shapes) if len(shapes) else np.zeros((0, 3), np.int64)
-        return shapes[:, :2] if self.layout == "HWC" else shapes[:, 1:]
+        return validate.image_shapes([np.ravel(s) for s in shapes], self.layout)
 
     def _draw_shapes(self, shapes, sample_ids, **inputs):
         ids = None if sample_ids is None else scalars(sample_ids)
