@@ -38,17 +38,34 @@ def parse(value, name: str = "fill") -> Fill:
                           for v in seq):
         raise TypeError(f"{name}={value!r}: expected a number, a non-empty sequence of numbers, "
                         f"'random' or 'region'")
+    if not all(abs(v) <= np.finfo(np.float32).max for v in seq):
+        raise ValueError(f"{name}={value!r}: a fill must be finite and within float32's range")
     return Fill(VALUES, tuple(float(v) for v in seq))
 
 
-def channel_values(fill: Fill, channels: int, name: str = "fill") -> np.ndarray:
-    """The per-channel constants as float32[channels] (zeros for random modes)."""
+def channel_values(fill: Fill, channels: int, dtype=None, name: str = "fill") -> np.ndarray:
+    """The per-channel constants as float32[channels] (zeros for random modes), checked to
+    be representable in the images' ``dtype`` when given: uint8 takes whole numbers in
+    [0, 255], float16 values within its range (else they would be rounded, clipped or
+    become inf without a word)."""
     if fill.mode != VALUES:
         return np.zeros(channels, np.float32)
     if len(fill.values) not in (1, channels):
         raise ValueError(f"{name}={list(fill.values)} has {len(fill.values)} values for images "
                          f"with {channels} channels: give 1 or {channels}")
-    return np.broadcast_to(np.float32(fill.values), (channels,)).copy()
+    values = np.broadcast_to(np.float32(fill.values), (channels,)).copy()
+    dtype = None if dtype is None else np.dtype(dtype)
+    if dtype == np.uint8 and not all(v == int(v) and 0 <= v <= 255 for v in fill.values):
+        raise ValueError(f"{name}={_shown(fill)} cannot be stored in uint8 images: give whole "
+                         f"numbers in [0, 255] (normalize first for fractional fills)")
+    if dtype == np.float16 and not (np.abs(values) <= np.finfo(np.float16).max).all():
+        raise ValueError(f"{name}={_shown(fill)} cannot be stored in float16 images: their "
+                         f"largest value is {float(np.finfo(np.float16).max)}")
+    return values
+
+
+def _shown(fill: Fill):
+    return fill.values[0] if len(fill.values) == 1 else list(fill.values)
 
 
 def store(values: np.ndarray, dtype) -> np.ndarray:
@@ -85,7 +102,7 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) ->
     if out.ctypes.data != batch.ctypes.data or out.strides != batch.strides:
         np.copyto(out, batch)  # one copy (none in place); dropped pixels are then written
     if fill.mode == VALUES:
-        v = store(channel_values(fill, c), batch.dtype)
+        v = store(channel_values(fill, c, batch.dtype), batch.dtype)
         if (v == v[0]).all():  # one value: a scalar fill, no per-channel broadcast
             np.copyto(out, v[0], where=drop[:, :, :, None] if layout == "HWC" else drop[:, None])
         elif layout == "HWC":

@@ -363,3 +363,42 @@ def test_empty_images_are_refused_naming_the_sample(kind, shape):
         else:
             (GridMask if kind == "grid_mask" else lambda **k: Cutout(size=2, **k))(
                 seed=0).run_batch(batch)
+
+
+# -- fills -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fill", [float("inf"), -float("inf"), 1e39, (0.0, float("inf"), 0.0)])
+def test_a_fill_no_image_type_can_hold_is_refused_when_built(fill):
+    from dali_regaug.ops.grid_mask import GridMask
+
+    with pytest.raises(ValueError, match="fill=.*finite"):
+        GridMask(fill=fill, seed=0)
+
+
+@pytest.mark.parametrize("dtype, fill, found", [
+    (np.float16, 1e6, "cannot be stored in float16"),
+    (np.uint8, 300.0, "cannot be stored in uint8"),
+    (np.uint8, -1.0, "cannot be stored in uint8"),
+    (np.uint8, 0.5, "cannot be stored in uint8"),
+    (np.uint8, (0, 0, 256), "cannot be stored in uint8"),
+])
+@pytest.mark.parametrize("backend", [None, "emulator"])
+def test_a_fill_the_images_type_cannot_hold_is_refused(dtype, fill, found, backend):
+    from dali_regaug.ops.erasing import Cutout
+
+    op = Cutout(size=4, fill=fill, seed=0)
+    images = np.zeros((2, 8, 8, 3), dtype)
+    with pytest.raises(ValueError, match=found):
+        op.apply(images, op.draw(np.full((2, 2), 8)), backend=backend)
+
+
+@pytest.mark.parametrize("dtype, fill", [(np.float16, 60000.0), (np.uint8, 255),
+                                         (np.float32, 1e6), (np.uint8, (0, 128, 255))])
+def test_a_representable_fill_is_written_exactly(dtype, fill):
+    from dali_regaug.ops.erasing import Cutout
+
+    op = Cutout(size=8, fill=fill, seed=0)
+    p = op.draw(np.full((1, 2), 8))
+    y0, x0, y1, x1 = p["boxes"][0, 0]
+    out = op.apply(np.zeros((1, 8, 8, 3), dtype), p)[0, y0:y1, x0:x1]
+    assert out.size and (out == np.broadcast_to(np.asarray(fill, dtype), out.shape)).all()

@@ -132,8 +132,8 @@ class MaskOp(Op):
         """
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         if be is not None:
-            _, _, _, c, _ = launch.describe(images, self.layout)
-            values = fill_mod.channel_values(self.fill, c)
+            _, _, _, c, dtype = launch.describe(images, self.layout)
+            values = fill_mod.channel_values(self.fill, c, dtype)
             return launch.launch(self.kernel, images, params, layout=self.layout, backend=be,
                                  args=(np.int32(self.fill.mode), be.to_device(values)),
                                  out=out, **launch_options)
