@@ -239,7 +239,7 @@ random_erasing.__doc__ = """Random Erasing (Zhong et al. 2017); see :mod:`dali_r
     aspect : (float, float)
         Aspect ratio (height / width), drawn log-uniformly.
     count : int or (int, int)
-        Regions per erased image; each is skipped if it does not fit in 10 attempts.
+        Regions per erased image; each is redrawn until it fits (at most 202 draws).
     fill : float, sequence, "random" or "region"
         ``"random"`` is per-pixel noise, the paper's ``Rand(0, 255)``.""" + _COMMON
 

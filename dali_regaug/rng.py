@@ -57,9 +57,12 @@ def hash3(key, stream: int, counter) -> np.ndarray:
     return keyed(key, counter_hash(stream, counter))
 
 
-def uniform(keys: np.ndarray, n: int, stream: int = STREAM_SAMPLER) -> np.ndarray:
-    """``(len(keys), n)`` float64 uniforms in [0, 1): draw j of sample i is hash(key_i, j)."""
-    h = hash3(np.asarray(keys, dtype=U64)[:, None], stream, np.arange(n, dtype=U64)[None, :])
+def uniform(keys: np.ndarray, n: int, stream: int = STREAM_SAMPLER,
+            offset: int = 0) -> np.ndarray:
+    """``(len(keys), n)`` float64 uniforms in [0, 1): draw j of sample i is
+    hash(key_i, offset + j), so later draws continue a sample's sequence."""
+    h = hash3(np.asarray(keys, dtype=U64)[:, None], stream,
+              np.arange(offset, offset + n, dtype=U64)[None, :])
     return (h >> U64(11)).astype(np.float64) * 2.0**-53
 
 

@@ -12,7 +12,8 @@ from datasets import spot_bank
 from dali_regaug import fn, registry, rng
 from dali_regaug.ops import composite, rects
 from dali_regaug.ops.cam_erasing import CamErasing
-from dali_regaug.ops.erasing import ATTEMPTS, RandomErasing, sizes
+from dali_regaug.ops.erasing import (ATTEMPTS, ATTEMPTS_MORE, MAX_ATTEMPTS, RandomErasing,
+                                     sizes)
 from dali_regaug.ops.keep_cutmix import KeepCutMix
 from dali_regaug.ops.keep_paste import KeepPaste
 from dali_regaug.ops.mixing import Mix
@@ -87,7 +88,10 @@ def test_cam_erasing_centres_regions_in_the_objects_vicinity(bank, threshold):
     plain = RandomErasing(prob=0.8, count=(1, 2), seed=3).draw(hw)
     np.testing.assert_array_equal(p[~present], plain[~present])
     assert (p["count"] == plain["count"]).all()
-    u = op.uniforms(p["key"])[:, 2:].reshape(N, 2, ATTEMPTS, 4)
+    u = np.concatenate([op.uniforms(p["key"])[:, 2:].reshape(N, 2, ATTEMPTS, 4)] + [
+        rng.uniform(p["key"], 8 * ATTEMPTS_MORE, offset=2 + 8 * done).reshape(
+            N, 2, ATTEMPTS_MORE, 4) for done in range(ATTEMPTS, MAX_ATTEMPTS, ATTEMPTS_MORE)],
+        axis=2)  # every attempt Algorithm 1's redraws may use
     eh, ew = sizes(u, HW[0], HW[1], op.area, op.aspect)  # Random Erasing's own size draws
     near = maps[0] >= threshold * maps[0].max()
     placed = 0

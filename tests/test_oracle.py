@@ -25,6 +25,13 @@ launch_options = st.sampled_from([{}, {"block": 32, "max_grid_x": 2}, {"index": 
                                   {"block": 64, "max_grid_x": 1, "index": "i64"}])
 
 
+def storable(fill, dtype):
+    """``fill`` as uint8 images can hold it (whole numbers in [0, 255]); others as drawn."""
+    if np.dtype(dtype) != np.uint8 or isinstance(fill, str):
+        return fill
+    return np.clip(np.rint(np.asarray(fill, float)), 0, 255).tolist()
+
+
 def check(op, hws, dtype, layout, channels, seed, emulator, options, name):
     rs = np.random.default_rng(seed)
     images = make_images(rs, hws, channels, dtype, layout)
@@ -42,6 +49,7 @@ def check(op, hws, dtype, layout, channels, seed, emulator, options, name):
        unit_prob=st.floats(0, 1), prob=st.floats(0, 1), options=launch_options)
 def test_grid_mask_kernel_matches_numpy(emulator, hws, dtype, layout, fill, seed, r, d, rotate,
                                         reverse, unit_prob, prob, options):
+    fill = storable(fill, dtype)
     if isinstance(fill, list) and len(fill) != 3:
         return
     op = GridMask(r=r, d=(d[0], d[0] + d[1]), rotate=rotate, reverse=reverse,
@@ -55,6 +63,7 @@ def test_grid_mask_kernel_matches_numpy(emulator, hws, dtype, layout, fill, seed
        channels=st.sampled_from([1, 3, 4]), options=launch_options)
 def test_random_erasing_kernel_matches_numpy(emulator, hws, dtype, layout, fill, seed, count,
                                              prob, channels, options):
+    fill = storable(fill, dtype)
     if isinstance(fill, list):
         fill = fill[0]
     op = RandomErasing(prob=prob, count=(count[0], count[0] + count[1]), fill=fill,
@@ -67,6 +76,7 @@ def test_random_erasing_kernel_matches_numpy(emulator, hws, dtype, layout, fill,
        size=st.integers(1, 30), count=st.integers(1, 4), options=launch_options)
 def test_cutout_kernel_matches_numpy(emulator, hws, dtype, layout, fill, seed, size, count,
                                      options):
+    fill = storable(fill, dtype)
     if isinstance(fill, list):
         fill = fill[:1]
     op = Cutout(size=size, count=count, fill=fill, layout=layout, seed=seed)

@@ -10,8 +10,8 @@ Readings chosen (only the paper's abstract was available to us): the vicinity is
 pixels whose CAM is at least ``threshold`` times the view's maximum, and each region's
 centre is drawn uniformly from it. Everything else is Random Erasing's Algorithm 1
 (:mod:`dali_regaug.ops.erasing`): the area and aspect draws, the region centred on the
-drawn pixel ``(y - H_e // 2, x - W_e // 2)``, never clipped, at most ``ATTEMPTS`` tries,
-skipped if none fits. ``threshold=0`` lets every pixel be a centre. Samples without a map,
+drawn pixel ``(y - H_e // 2, x - W_e // 2)``, never clipped, redrawn until it fits (up to
+``MAX_ATTEMPTS``). ``threshold=0`` lets every pixel be a centre. Samples without a map,
 and all samples before ``start_epoch`` (the paper's intermediate epoch), are erased by
 plain Random Erasing.
 """
@@ -37,15 +37,17 @@ class CamErasing(Guided, RandomErasing):
         self.threshold = validate.number("threshold", threshold, 0.0, 1.0)
         self.guide = Guide(bank, 0.0, start_epoch)
 
-    def _corners(self, hw, keys, u, eh, ew, maps=None, present=None):
+    def _corners(self, hw, keys, u, eh, ew, done=0, maps=None, present=None):
         """Random Erasing's corners; for samples with a map (``present``), those of regions
-        centred on pixels drawn from the CAM's vicinity, one per attempt."""
+        centred on pixels drawn from the CAM's vicinity, one per attempt (``done``
+        attempts per region came before)."""
         y0, x0 = super()._corners(hw, keys, u, eh, ew)
         if present is None or not present.any():
             return y0, x0
         g = np.flatnonzero(present)
         cy, cx = self.guide.near([maps[i] for i in g], self.threshold,
-                                 guide_uniforms(keys, present, eh[0].size))
+                                 guide_uniforms(keys, present, eh[0].size,
+                                                offset=done * eh.shape[1]))
         y0[g] = cy.reshape(eh[g].shape) - eh[g] // 2
         x0[g] = cx.reshape(ew[g].shape) - ew[g] // 2
         return y0, x0

@@ -11,10 +11,14 @@ Readings chosen:
 * Aspect ratio: Algorithm 1 writes ``r_e = Rand(r_1, r_2)``; read literally (uniform), tall
   regions would be about 4.7x as likely as wide ones for (0.3, 1/0.3). We draw
   ``log r_e`` uniformly, so ``r`` and ``1/r`` are equally likely, as timm and torchvision do.
-* The paper's loop is unbounded. We make at most ``ATTEMPTS`` = 10 draws per region (timm's
-  bound) and skip the region if none fits. A region is never clipped, so accepted regions
-  keep exactly the paper's conditional distribution: ``(S_e, r_e)`` weighted by the chance
-  that a uniform corner fits.
+* The paper's loop redraws until the region fits, so every chosen image is erased. We draw
+  ``ATTEMPTS`` = 10 at once (timm's bound, where timm stops), then, for the regions that
+  none fits, ``ATTEMPTS_MORE`` = 64 more at a time, up to ``MAX_ATTEMPTS`` = 202 per
+  region; a region is skipped only if all of them miss (at the defaults on 224x224 about
+  0.71 of draws miss, so 0.71**202, about 1e-30). A region is never clipped, and the first
+  draw that fits is taken, so accepted regions keep exactly the paper's conditional
+  distribution: ``(S_e, r_e)`` weighted by the chance that a uniform corner fits, the
+  corner then uniform among the fitting ones.
 * Sizes are rounded to whole pixels (``round(H_e)``, ``round(W_e)``), the corner is
   ``floor(U * W)``, and "fits" means ``x_e + W_e <= W`` on those integers; empty regions
   do not fit.
@@ -39,7 +43,9 @@ from dali_regaug import rng, validate
 from dali_regaug.ops import rects
 from dali_regaug.ops.base import MaskOp
 
-ATTEMPTS = 10
+ATTEMPTS = 10  # draws per region in the first round (and everywhere Algorithm 1 is bounded)
+ATTEMPTS_MORE = 64  # draws per later round, for the regions still without a fit
+MAX_ATTEMPTS = ATTEMPTS + 3 * ATTEMPTS_MORE
 
 
 class _Erase(MaskOp):
@@ -83,17 +89,38 @@ class RandomErasing(_Erase):
         u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        u = u[:, 2:].reshape(n, m, ATTEMPTS, 4)
+        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, inputs)
+        done = ATTEMPTS
+        while done < MAX_ATTEMPTS:  # Algorithm 1 redraws until the region fits
+            missing = ~boxes.any(-1) & (np.arange(m) < count[:, None]) & apply[:, None]
+            rows = np.flatnonzero(missing.any(1))
+            if not len(rows):
+                break
+            more = rng.uniform(keys[rows], 4 * m * ATTEMPTS_MORE, offset=2 + 4 * m * done)
+            new = self._place(hw[rows], keys[rows], more.reshape(len(rows), m, ATTEMPTS_MORE, 4),
+                              done, {k: _rows_of(v, rows) for k, v in inputs.items()})
+            boxes[rows] = np.where(missing[rows][..., None], new, boxes[rows])
+            done += ATTEMPTS_MORE
+        return self._records(keys, apply, boxes, count)
+
+    def _place(self, hw, keys, u, done, inputs):
+        """The first attempt of ``u`` (``(B, count, attempts, 4)``) that fits each region,
+        ``done`` attempts having come before; zero boxes where none fits."""
         h, w = hw[:, 0, None, None], hw[:, 1, None, None]
         eh, ew = sizes(u, h, w, self.area, self.aspect)
-        y0, x0 = self._corners(hw, keys, u, eh, ew, **inputs)
-        return self._records(keys, apply, first_fit(y0, x0, eh, ew, h, w), count)
+        y0, x0 = self._corners(hw, keys, u, eh, ew, done=done, **inputs)
+        return first_fit(y0, x0, eh, ew, h, w)
 
-    def _corners(self, hw, keys, u, eh, ew):
-        """``(B, count, ATTEMPTS)`` corners of the attempts, uniform over the image
+    def _corners(self, hw, keys, u, eh, ew, done=0):
+        """``(B, count, attempts)`` corners of the attempts, uniform over the image
         (Algorithm 1's ``x_e, y_e``)."""
         h, w = hw[:, 0, None, None], hw[:, 1, None, None]
         return np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
+
+
+def _rows_of(value, rows):
+    """The per-sample input ``value`` (array or list) of the samples ``rows``."""
+    return value[rows] if isinstance(value, np.ndarray) else [value[i] for i in rows]
 
 
 def place(u, h, w, area, aspect) -> np.ndarray:

@@ -115,9 +115,10 @@ def by_shape(hw) -> list:
     return [np.flatnonzero(inverse.reshape(-1) == g) for g in range(inverse.max() + 1)]
 
 
-def guide_uniforms(keys, present, count):
-    """``(k, count)`` uniforms for the guided samples, from their own stream."""
-    return rng.uniform(keys[present], count, stream=rng.STREAM_GUIDE)
+def guide_uniforms(keys, present, count, offset=0):
+    """``(k, count)`` uniforms for the guided samples, from their own stream (after the
+    first ``offset`` of it)."""
+    return rng.uniform(keys[present], count, stream=rng.STREAM_GUIDE, offset=offset)
 
 
 class Guided:
