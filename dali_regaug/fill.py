@@ -8,7 +8,6 @@ for float data, which is normalized by the time region operators see it.
 
 from __future__ import annotations
 
-import functools
 import numbers
 from typing import NamedTuple
 
@@ -38,7 +37,7 @@ def parse(value, name: str = "fill") -> Fill:
                           for v in seq):
         raise TypeError(f"{name}={value!r}: expected a number, a non-empty sequence of numbers, "
                         f"'random' or 'region'")
-    if not all(abs(v) <= np.finfo(np.float32).max for v in seq):
+    if not all(abs(v) <= float(np.finfo(np.float32).max) for v in seq):
         raise ValueError(f"{name}={value!r}: a fill must be finite and within float32's range")
     return Fill(VALUES, tuple(float(v) for v in seq))
 
@@ -82,67 +81,72 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) ->
     ----------
     batch : ndarray
         ``(G, H, W, C)`` or ``(G, C, H, W)`` images of one shape.
-    drop : ndarray of bool
-        Broadcastable to ``(G, H, W)``.
+    drop : ndarray of bool, or of int
+        Broadcastable to ``(G, H, W)``; or the dropped pixels as flat indices
+        ``(sample * H + y) * W + x`` (erasing: the cost then follows them), distinct for
+        ``"region"`` fills (elsewhere a repeated pixel gets the same value again).
     fill : Fill
     layout : {"HWC", "CHW"}
     keys : ndarray of uint64
         ``(G,)`` random keys of the samples.
-    regions : ndarray of uint64, optional
-        Broadcastable to ``(G, H, W)``: region code per pixel, needed for ``"region"`` fills.
+    regions : ndarray of int, optional
+        Region code per pixel, needed for ``"region"`` fills: broadcastable to ``(G, H, W)``
+        with a mask, one per index with indices.
     out : ndarray, optional
         C-contiguous array of ``batch``'s shape and dtype to write the result into; it may
         be ``batch`` itself (only the dropped pixels are then written).
     """
     g, h, w = batch.shape[:3] if layout == "HWC" else (batch.shape[0], *batch.shape[2:])
     c = batch.shape[3] if layout == "HWC" else batch.shape[1]
-    drop = np.broadcast_to(drop, (g, h, w))
+    indexed = np.asarray(drop).dtype != bool
+    drop = np.asarray(drop) if indexed else np.broadcast_to(drop, (g, h, w))
     if out is None:
         out = np.empty(batch.shape, batch.dtype)
     if out.ctypes.data != batch.ctypes.data or out.strides != batch.strides:
         np.copyto(out, batch)  # one copy (none in place); dropped pixels are then written
     if fill.mode == VALUES:
         v = store(channel_values(fill, c, batch.dtype), batch.dtype)
-        if (v == v[0]).all():  # one value: a scalar fill, no per-channel broadcast
+        if indexed:
+            _write(out, drop, np.broadcast_to(v, (len(drop), c)), layout, h * w)
+        elif (v == v[0]).all():  # one value: a scalar fill, no per-channel broadcast
             np.copyto(out, v[0], where=drop[:, :, :, None] if layout == "HWC" else drop[:, None])
         elif layout == "HWC":
             np.copyto(_pixels(out), _pixels(v), where=drop)
         else:
             np.copyto(out, v[:, None, None], where=drop[:, None])
         return out
-    flat = np.flatnonzero(drop)  # dropped pixels, as (sample * H + y) * W + x
+    flat = drop if indexed else np.flatnonzero(drop)  # as (sample * H + y) * W + x
     keys = np.asarray(keys, np.uint64)
-    codes = None if fill.mode != REGION else np.broadcast_to(regions, (g, h, w)).reshape(-1)
+    codes = None
+    if fill.mode == REGION:
+        codes = regions if indexed else np.broadcast_to(regions, (g, h, w)).reshape(-1)[flat]
     for start in range(0, len(flat), CHUNK):
         f = flat[start:start + CHUNK]
         gi, pix = np.divmod(f, h * w)
-        if codes is not None:
-            cnt = (codes[f].astype(np.uint64)[:, None] << np.uint64(8)) | \
-                np.arange(c, dtype=np.uint64)[None, :]
-            inner = rng.counter_hash(rng.STREAM_REGION, cnt)
-        else:
-            inner = _pixels(_pixel_counter_hashes(h, w, c))[pix].view(np.uint64).reshape(-1, c)
-        hsh = rng.keyed(keys[gi][:, None], inner)
+        # the counter of each value: (region code or pixel index, channel); hashed only for
+        # the dropped pixels, so the cost follows them, not the image size
+        at, stream = (codes[start:start + CHUNK], rng.STREAM_REGION) if codes is not None \
+            else (pix, rng.STREAM_PIXEL)
+        cnt = (at.astype(np.uint64)[:, None] << np.uint64(8)) | \
+            np.arange(c, dtype=np.uint64)[None, :]
+        hsh = rng.keyed(keys[gi][:, None], rng.counter_hash(stream, cnt))
         vals = store((hsh >> np.uint64(56)).astype(np.float32) if batch.dtype == np.uint8
                      else rng.normal_from_hash(hsh), batch.dtype)
-        if layout == "HWC":
-            _pixels(out).reshape(-1)[f] = _pixels(vals)
-        else:  # one plane at a time: sorted 1-D writes, not a strided scatter
-            at = gi * (c * h * w) + pix
-            for ch in range(c):
-                out.reshape(-1)[at + ch * h * w] = vals[:, ch]
+        _write(out, f, vals, layout, h * w)
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _pixel_counter_hashes(h: int, w: int, c: int) -> np.ndarray:
-    """``(H * W, C)`` key-independent hash halves of every (pixel, channel) of one image
-    shape; a batch's per-pixel noise then costs one :func:`rng.keyed` per value."""
-    cnt = (np.arange(h * w, dtype=np.uint64)[:, None] << np.uint64(8)) | \
-        np.arange(c, dtype=np.uint64)[None, :]
-    table = rng.counter_hash(rng.STREAM_PIXEL, cnt)
-    table.flags.writeable = False  # shared by every call
-    return table
+def _write(out, flat, vals, layout, hw):
+    """``out``'s pixels at flat indices ``(sample * H + y) * W + x`` set to ``vals``
+    (``(len(flat), C)``)."""
+    if layout == "HWC":
+        _pixels(out).reshape(-1)[flat] = _pixels(np.ascontiguousarray(vals))
+        return
+    c = out.shape[1]
+    gi, pix = np.divmod(flat, hw)
+    at = gi * (c * hw) + pix
+    for ch in range(c):  # one plane at a time: sorted 1-D writes, not a strided scatter
+        out.reshape(-1)[at + ch * hw] = vals[:, ch]
 
 
 def _pixels(a: np.ndarray) -> np.ndarray:

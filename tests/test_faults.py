@@ -402,3 +402,31 @@ def test_a_representable_fill_is_written_exactly(dtype, fill):
     y0, x0, y1, x1 = p["boxes"][0, 0]
     out = op.apply(np.zeros((1, 8, 8, 3), dtype), p)[0, y0:y1, x0:x1]
     assert out.size and (out == np.broadcast_to(np.asarray(fill, dtype), out.shape)).all()
+
+
+def test_random_fill_cost_follows_the_erased_pixels_not_the_image():
+    """1,617 erased pixels of a 4000x4000 image: only they are hashed and written (the
+    old per-shape table hashed all 16 M pixels and kept 384 MB per shape), and mixed
+    shapes give the same noise as one shape."""
+    import tracemalloc
+
+    from dali_regaug.ops.erasing import RandomErasing
+
+    op = RandomErasing(prob=1.0, area=(1e-4, 1e-4), seed=0)
+    big = np.zeros((1, 4000, 4000, 3), np.float32)
+    p = op.draw(np.array([[4000, 4000]]))
+    tracemalloc.start()
+    op.apply(big, p, out=big)  # in place
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    y0, x0, y1, x1 = p["boxes"][0, 0]
+    assert (big[0, y0:y1, x0:x1] != 0).all() and (big != 0).sum() == (y1 - y0) * (x1 - x0) * 3
+    assert peak < 8 * 2**20  # the image alone is 192 MB
+    shapes = [(40, 50), (41, 50), (40, 50), (30, 70)]
+    ragged = [np.zeros((h, w, 3), np.float32) for h, w in shapes]
+    op = RandomErasing(prob=1.0, seed=0)
+    p = op.draw(np.array(shapes))
+    assert p["boxes"][:, 0, 2].all()
+    for x, y, rec in zip(op.apply(ragged, p), ragged, p):
+        alone = op.apply([y], rec[None])[0]
+        assert np.array_equal(x, alone)

@@ -112,6 +112,11 @@ class MaskOp(Op):
         ``(G, H, W)``; ``regions`` only when the fill needs it."""
         raise NotImplementedError
 
+    def dropped(self, params: np.ndarray, h: int, w: int):
+        """What the NumPy path fills: :meth:`mask`, or for sparse operators sorted flat
+        pixel indices and their region codes (see :func:`dali_regaug.fill.apply`)."""
+        return self.mask(params, h, w)
+
     def apply(self, images, params: np.ndarray | list, *, out=None, backend=None,
               **launch_options):
         """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array).
@@ -150,7 +155,7 @@ class MaskOp(Op):
         outs = [None] * len(arrays)
         for (idx, batch), target in zip(groups, targets):
             p = params[idx]
-            drop, regions = self.mask(p, int(h[idx[0]]), int(w[idx[0]]))
+            drop, regions = self.dropped(p, int(h[idx[0]]), int(w[idx[0]]))
             res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions, target)
             for j, i in enumerate(idx):
                 outs[i] = res[j]
@@ -233,7 +238,8 @@ def as_rows(arrays):
     rows, off = np.divmod(ptrs - base, max(step, 1))
     # Every row between the lowest and highest address must be one of the arrays, so that
     # the view covers only memory they own.
-    if step and not off.any() and all(a.flags.c_contiguous for a in arrays) and \
+    if step and not off.any() and rows.max() < len(arrays) and \
+            all(a.flags.c_contiguous for a in arrays) and \
             np.array_equal(np.unique(rows), np.arange(rows.max() + 1)):
         lowest = arrays[int(np.argmin(ptrs))]
         table = np.lib.stride_tricks.as_strided(lowest, (int(rows.max()) + 1, *a0.shape),

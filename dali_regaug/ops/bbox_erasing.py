@@ -95,6 +95,9 @@ class BboxErasing(MaskOp):
     def mask(self, p, h, w):
         return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
 
+    def dropped(self, p, h, w):
+        return rects.dropped(p, h, w, self.fill.mode == fill_mod.REGION)
+
     def boxes_after(self, p, hw, boxes):
         """Which boxes stay after the holes of ``p``, and their new extent.
 

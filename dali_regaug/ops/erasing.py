@@ -58,6 +58,9 @@ class _Erase(MaskOp):
     def mask(self, p, h, w):
         return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
 
+    def dropped(self, p, h, w):
+        return rects.dropped(p, h, w, self.fill.mode == fill_mod.REGION)
+
     def _records(self, keys, apply, boxes, count):
         p = np.zeros(len(keys), self.params_dtype)
         p["key"] = keys

@@ -45,6 +45,30 @@ def drop_mask(p: np.ndarray, h: int, w: int, regions: bool):
     return hit >= 0, hit
 
 
+def dropped(p: np.ndarray, h: int, w: int, regions: bool):
+    """The pixels the boxes of records ``p`` cover on ``(G, H, W)`` images, as flat indices
+    ``(sample * H + y) * W + x``, and with ``regions`` the index of the last box covering
+    each (else None): an erasing ``mask`` whose cost follows the boxes' area, not the image
+    size. A pixel under several boxes is listed once with ``regions``; without, it may be
+    listed once per box (its fill does not depend on the box).
+    """
+    m = min(int(p["count"].max(initial=0)), p["boxes"].shape[1])
+    j, g = np.nonzero((np.arange(m)[:, None] < p["count"][None, :]))  # slot-major: later wins
+    b = p["boxes"][g, j].astype(np.int64)
+    bh, bw = np.clip(b[:, 2] - b[:, 0], 0, None), np.clip(b[:, 3] - b[:, 1], 0, None)
+    k = np.repeat(np.arange(len(b)), bh)  # one entry per box row, then one per pixel
+    row = np.arange(len(k)) - np.repeat(np.cumsum(bh) - bh, bh)
+    start = (g[k] * h + b[k, 0] + row) * w + b[k, 1]
+    n = bw[k]
+    flat = np.arange(n.sum()) + np.repeat(start - (np.cumsum(n) - n), n)
+    codes = np.repeat(j[k], n) if regions else None
+    if m > 1 and regions:  # boxes may overlap: one entry per pixel, the last box's
+        last = len(flat) - 1 - np.unique(flat[::-1], return_index=True)[1]
+        flat = flat[last]
+        codes = None if codes is None else codes[last]
+    return flat, codes
+
+
 def _slots(p, h, w):
     """``(j, (G, H, W) bool)`` for each box slot in use by some record: its pixels."""
     y, x = np.arange(h), np.arange(w)
