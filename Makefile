@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators \
-	bench-scaling bench-cpu gpu-test gpu-bench
+	bench-scaling bench-crowd bench-cpu gpu-test gpu-bench
 train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
 	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
@@ -41,6 +41,9 @@ bench-operators: $(VENV)/.installed  ## our ops vs timm/torchvision/kornia/album
 
 bench-scaling: $(VENV)/.installed  ## our ops' cost against batch and image size, out/scaling.{json,png}
 	mkdir -p out && $(PY) -m benchmarks.scaling --json out/scaling.json --png out/scaling.png
+
+bench-crowd: $(VENV)/.installed  ## crowd visibility (1000 boxes, 640^2) and random fill on 4000^2, out/crowd.json
+	mkdir -p out && $(PY) -m benchmarks.crowd --json out/crowd.json
 
 bench-cpu: bench-operators bench-scaling bench-loader  ## the CPU comparison of benchmarks/README.md
 

@@ -10,7 +10,7 @@ from pathlib import Path
 BENCHMARKS = {  # dali-regaug bench NAME -> module of dali_regaug.benchmarks (benchmarks/)
     "operators": "operators", "scaling": "scaling", "loader": "loader_vs_torchvision",
     "pipeline": "pipeline_overhead", "detection": "detection_overhead",
-    "saliency": "saliency_overhead", "gpu": "gpu"}
+    "saliency": "saliency_overhead", "crowd": "crowd", "gpu": "gpu"}
 
 
 def main(argv=None) -> int:

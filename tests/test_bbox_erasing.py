@@ -74,6 +74,57 @@ def test_visibility_counts_the_union_of_holes_and_shrinks_to_the_visible_extent(
             np.testing.assert_allclose(extent[0, k], want, atol=1e-12)
 
 
+@SETTINGS
+@given(data=st.data(), sizes=st.lists(st.tuples(st.integers(8, 40), st.integers(8, 40)),
+                                      min_size=1, max_size=3),
+       many=st.booleans())
+def test_visibility_of_a_ragged_batch_matches_each_image_alone_and_the_raster(data, sizes, many):
+    """Images of different sizes in one call, with few holes (grid on the holes' edges) or
+    more holes than pixel rows (grid on the pixels): each image's result is the rasterized
+    oracle's, whatever else is in the batch."""
+    n, r = len(sizes), 40 if many else 4
+    holes = np.zeros((n, r, 4), np.int32)
+    counts = np.array([data.draw(st.integers(0, r)) for _ in sizes])
+    boxes = np.zeros((n, 6, 4))
+    for i, (h, w) in enumerate(sizes):
+        for j in range(counts[i]):
+            y0, x0 = data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))
+            holes[i, j] = (y0, x0, data.draw(st.integers(y0, h)), data.draw(st.integers(x0, w)))
+        q = np.array([[data.draw(st.integers(0, Q * m)) for m in (h, w, h, w)] for _ in range(6)])
+        boxes[i] = np.concatenate([np.minimum(q[:, :2], q[:, 2:]),
+                                   np.maximum(q[:, :2], q[:, 2:])], 1) / Q
+    vis, extent = visibility(holes, counts, boxes, np.array(sizes))
+    for i, (h, w) in enumerate(sizes):
+        covered = rasterize(holes[i, :counts[i]], h, w, Q)
+        for k, b in enumerate(boxes[i]):
+            inside = rasterize(b, h, w, Q)
+            seen = inside & ~covered
+            assert vis[i, k] == pytest.approx(seen.sum() / max(inside.sum(), 1), abs=1e-9)
+            if seen.any():
+                ys, xs = np.nonzero(seen)
+                want = np.array([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1]) / Q
+                np.testing.assert_allclose(extent[i, k], want, atol=1e-9)
+
+
+def test_visibility_of_a_crowd_costs_boxes_times_holes_not_their_cube():
+    """1000 boxes, each with its hole, on a 640x640 image: the grid is the image's pixels
+    (641 lines per axis), so memory stays near a few grid copies (the old cell-by-box
+    product took 9 s and grew with boxes x cells)."""
+    import tracemalloc
+
+    from benchmarks.crowd import crowd_boxes
+
+    op = BboxErasing(mode="image+object", prob=1.0, object_prob=1.0, max_boxes=1000, fill=0.0,
+                     seed=0)
+    tracemalloc.start()
+    _, kept, labels, _ = op.sample_batch([(640, 640, 3)], [crowd_boxes(1000)],
+                                         [np.arange(1000, dtype=np.int32)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 * 2**20
+    assert 0 < len(labels[0]) <= 1000 and len(kept[0]) == len(labels[0])
+
+
 def test_a_fully_covered_box_is_removed_and_a_half_covered_one_kept_at_0_3():
     op = BboxErasing(min_visibility=0.3, seed=0)
     boxes = np.array([[[10, 10, 20, 20], [30, 30, 40, 50]]], float)

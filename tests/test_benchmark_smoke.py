@@ -129,3 +129,14 @@ def test_gpu_run_smoke_on_the_host(tmp_path):
     assert "none" in saved["saliency_steps"]
     assert record["targets"] == saved["targets"]
     assert (tmp_path / "operators_cpu.png").exists()
+
+
+def test_crowd_benchmark_smoke(tmp_path):
+    from benchmarks import crowd
+
+    out = tmp_path / "c.json"
+    rows = crowd.main(["--boxes", "20", "--size", "64", "--big", "256", "--rounds", "1",
+                       "--json", str(out)])
+    assert set(rows) == {"visibility", "random fill"}
+    assert all(r["ms"] > 0 and r["ratio_to_copy"] > 0 for r in rows.values())
+    assert json.loads(out.read_text())["rows"]["visibility"]["boxes"] == 20

@@ -197,9 +197,14 @@ def indices(labels, keep) -> list:
 def visibility(holes, counts, boxes, hw):
     """Visible fraction and visible extent of each box under the union of the holes.
 
-    Exact in pixel units: the holes' edges cut each image into a grid of cells that are
-    either covered or not; a box's covered area is the sum over cells of the cell's coverage
-    times the box's overlap with the cell's rows and columns.
+    Exact in pixel units: the holes' edges (or, when there are more of them than pixels,
+    the pixel edges) cut each image into a grid of cells that are either covered or not.
+    Summed-area tables over the cells give each box's covered area (bilinear within the
+    cells its fractional edges cut, which is exact as coverage is constant there) and,
+    counting the uncovered cells exactly in integers, whether anything of it is visible and
+    its first and last visible row and column (a binary search). Per image the cost is
+    ``O(G**2 + K log G)`` for ``G = min(2 * holes + 2, side + 1)`` grid lines: at most
+    ``O(boxes x holes)`` when each box has its own hole, whatever the image size.
 
     Parameters
     ----------
@@ -217,37 +222,135 @@ def visibility(holes, counts, boxes, hw):
     extent : (N, K, 4) float ndarray
         Bounding box of the visible part (the box itself where nothing is visible).
     """
-    holes = holes[:, :max(int(counts.max(initial=0)), 1)]  # slots in use in some sample
+    n = len(hw)
+    holes = holes[:, :max(int(counts.max(initial=0)), 1)].astype(np.int64)
     holes = np.where((np.arange(holes.shape[1]) < counts[:, None])[..., None], holes, 0)
-    hw = np.asarray(hw, np.float64)
-    inside, overlap, edges = [], [], []
-    for axis in (0, 1):  # rows, then columns
-        e = np.sort(np.concatenate([np.zeros((len(hw), 1)), hw[:, axis:axis + 1],
-                                    holes[..., axis], holes[..., axis + 2]], 1), 1)
-        mid = (e[:, :-1] + e[:, 1:])[..., None] / 2  # (N, cells, 1)
-        inside.append(((holes[:, None, :, axis] <= mid) &
-                       (mid < holes[:, None, :, axis + 2])).astype(np.float64))
-        lo, hi = boxes[..., axis:axis + 1], boxes[..., axis + 2:axis + 3]
-        overlap.append(np.clip(np.minimum(hi, e[:, None, 1:]) - np.maximum(lo, e[:, None, :-1]),
-                               0, None))  # (N, K, cells): box length in each cell
-        edges.append(e)
-    cover = np.einsum("njr,nir->nji", *inside) > 0  # cell (row j, column i) is in a hole
-    (ly, lx), f64 = overlap, np.float64
-    area = ly.sum(-1) * lx.sum(-1)
-    covered = np.einsum("nkj,nji,nki->nk", ly, cover.astype(f64), lx)
-    visible = np.where(area > 0, 1 - covered / np.where(area > 0, area, 1), 0.0)
-    open_ = (~cover).astype(f64)
-    seen = ((np.einsum("nji,nki->nkj", open_, (lx > 0).astype(f64)) > 0) & (ly > 0),
-            (np.einsum("nkj,nji->nki", (ly > 0).astype(f64), open_) > 0) & (lx > 0))
-    extent = boxes.astype(f64).copy()
-    for axis in (0, 1):  # the first and last row (column) cells with something visible
-        s, e = seen[axis], edges[axis]
-        first = np.argmax(s, -1)[..., None]
-        last = s.shape[-1] - 1 - np.argmax(s[..., ::-1], -1)[..., None]
-        lo = np.take_along_axis(e[:, None, :-1], first, -1)[..., 0]
-        hi = np.take_along_axis(e[:, None, 1:], last, -1)[..., 0]
-        any_ = s.any(-1)
-        extent[..., axis] = np.where(any_, np.maximum(boxes[..., axis], lo), boxes[..., axis])
-        extent[..., axis + 2] = np.where(any_, np.minimum(boxes[..., axis + 2], hi),
+    visible = np.zeros(boxes.shape[:2])
+    extent = np.array(boxes, np.float64)
+    if not n or not boxes.shape[1]:
+        return visible, extent
+    hw = np.asarray(hw, np.int64)
+    grid = [_grid_lines(holes[..., a::2], hw[:, a]) for a in (0, 1)]
+    cells = max(grid[0].shape[1] * grid[1].shape[1], 1)
+    step = max(1, _CELLS // cells)  # images per chunk: bounded memory
+    for s in range(0, n, step):
+        c = slice(s, s + step)
+        visible[c], extent[c] = _visible(holes[c], boxes[c].astype(np.float64),
+                                         grid[0][c], grid[1][c])
+    return visible, extent
+
+
+_CELLS = 1 << 22  # grid cells per chunk of images
+
+
+def _grid_lines(lo_hi, side):
+    """``(N, G)`` sorted grid lines of one axis: 0, the side and the holes' edges, or every
+    pixel edge when that is fewer (repeated lines make empty cells, which are harmless)."""
+    edges = np.concatenate([np.zeros((len(side), 1), np.int64), side[:, None],
+                            lo_hi.reshape(len(side), -1)], 1)
+    if edges.shape[1] > side.max(initial=0) + 1:
+        return np.minimum(np.arange(side.max() + 1)[None, :], side[:, None])
+    return np.sort(edges, 1)
+
+
+def _find(lines, values, side="left"):
+    """Per image, ``searchsorted`` of ``values`` (``(N, K)``) in its ``lines``."""
+    n, g = lines.shape
+    v = values.reshape(n, -1)
+    span = float(lines.max(initial=0)) + 2 + np.abs(v).max(initial=0)
+    row = np.arange(n)[:, None]
+    at = np.searchsorted((lines + row * span).ravel(), (v + row * span).ravel(), side)
+    return (at.reshape(v.shape) - row * g).reshape(values.shape)
+
+
+def _visible(holes, boxes, ys, xs):
+    """:func:`visibility` for one chunk of images, with their grid lines ``ys``, ``xs``."""
+    n, gy, gx = len(ys), ys.shape[1], xs.shape[1]
+    iy, ix = _find(ys, holes[..., 0::2]), _find(xs, holes[..., 1::2])
+    diff = np.zeros((n, gy, gx), np.int32)
+    g = np.broadcast_to(np.arange(n)[:, None], iy.shape[:2])
+    for (a, b), sign in (((0, 0), 1), ((1, 0), -1), ((0, 1), -1), ((1, 1), 1)):
+        np.add.at(diff, (g, iy[..., a], ix[..., b]), sign)
+    np.cumsum(diff, 1, out=diff)
+    np.cumsum(diff, 2, out=diff)
+    covered = diff[:, :-1, :-1] > 0  # (N, gy - 1, gx - 1) cells
+    dy, dx = np.diff(ys, axis=1), np.diff(xs, axis=1)  # whole pixels: exact integer areas
+    area_sat = _sat(covered * (dy[:, :, None] * dx[:, None, :]).astype(
+        np.int32 if ys[:, -1].max(initial=0) * xs[:, -1].max(initial=0) < 2**31 else np.int64))
+    open_sat = _sat(~covered & (dy > 0)[:, :, None] & (dx > 0)[:, None, :])
+
+    y0, x0, y1, x1 = (boxes[..., k] for k in range(4))
+    cy = [np.clip(_find(ys, v, "right") - 1, 0, gy - 2) for v in (y0, y1)]
+    cx = [np.clip(_find(xs, v, "right") - 1, 0, gx - 2) for v in (x0, x1)]
+
+    def area_to(i, j, y, x):  # covered area of [0, y) x [0, x): bilinear within the cell
+        fy = _frac(ys, i, y, dy)
+        fx = _frac(xs, j, x, dx)
+        at = lambda a, b: _at(area_sat, a * gx + b)  # noqa: E731
+        return (at(i, j) * (1 - fy) * (1 - fx) + at(i + 1, j) * fy * (1 - fx) +
+                at(i, j + 1) * (1 - fy) * fx + at(i + 1, j + 1) * fy * fx)
+
+    cov = (area_to(cy[1], cx[1], y1, x1) - area_to(cy[0], cx[1], y0, x1) -
+           area_to(cy[1], cx[0], y1, x0) + area_to(cy[0], cx[0], y0, x0))
+    area = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
+    # the cells a box overlaps with positive length: [first, end) per axis
+    ra, rb = np.clip(_find(ys, y0, "right") - 1, 0, None), _find(ys, y1)
+    ca, cb = np.clip(_find(xs, x0, "right") - 1, 0, None), _find(xs, x1)
+    rb, cb = np.maximum(rb, ra), np.maximum(cb, ca)
+
+    def open_cells(r0, r1, c0, c1):  # uncovered cells of rows [r0, r1) x columns [c0, c1)
+        at = lambda a, b: _at(open_sat, a * gx + b)  # noqa: E731
+        return at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
+
+    seen = (area > 0) & (open_cells(ra, rb, ca, cb) > 0)
+    visible = np.where(seen, np.clip(1 - cov / np.where(area > 0, area, 1), 0, 1), 0.0)
+    extent = boxes.copy()
+    for axis, (lines, a, b, other) in enumerate(((ys, ra, rb, (ca, cb)),
+                                                 (xs, ca, cb, (ra, rb)))):
+        def count(lo, hi):  # uncovered cells within lines [lo, hi) of this axis
+            lo, hi = (np.minimum(v, lines.shape[1] - 1) for v in (lo, hi))  # (idle probes)
+            return open_cells(lo, hi, *other) if axis == 0 else open_cells(*other, lo, hi)
+
+        first = _search(a, b, lambda m: count(a, m + 1) > 0)
+        last = _search(a, b, lambda m: count(m, b) == 0) - 1
+        lo = _at(lines, np.clip(first, 0, lines.shape[1] - 1))
+        hi = _at(lines, np.clip(last + 1, 0, lines.shape[1] - 1))
+        extent[..., axis] = np.where(seen, np.maximum(boxes[..., axis], lo), boxes[..., axis])
+        extent[..., axis + 2] = np.where(seen, np.minimum(boxes[..., axis + 2], hi),
                                          boxes[..., axis + 2])
     return visible, extent
+
+
+def _sat(cells):
+    """Integer summed-area table with a zero first row and column."""
+    n, h, w = cells.shape
+    sat = np.zeros((n, h + 1, w + 1), np.int64 if cells.dtype == np.int64 else np.int32)
+    np.cumsum(cells, 1, out=sat[:, 1:, 1:])
+    np.cumsum(sat[:, 1:, 1:], 2, out=sat[:, 1:, 1:])
+    return sat
+
+
+def _at(table, flat):
+    """``table[n].flat[flat[n]]`` for every image ``n`` (``flat``: ``(N, K)``)."""
+    n = len(table)
+    rows = np.arange(n)[:, None] * (table.size // max(n, 1))
+    return table.reshape(-1)[rows + flat]
+
+
+def _frac(lines, i, v, size):
+    """Where ``v`` lies in cell ``i``, from 0 to 1 (0 in empty cells)."""
+    d = _at(size, i)
+    return np.where(d > 0, (v - _at(lines, i)) / np.where(d > 0, d, 1), 0)
+
+
+def _search(lo, hi, ok):
+    """Per element, the smallest ``m`` in ``[lo, hi)`` with ``ok(m)`` (``ok`` monotone),
+    ``hi`` where none is."""
+    lo, hi = lo.copy(), hi.copy()
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        good = ok(np.minimum(mid, np.maximum(hi - 1, lo)))
+        active = lo < hi
+        hi = np.where(active & good, mid, hi)
+        lo = np.where(active & ~good, mid + 1, lo)
+    return lo
