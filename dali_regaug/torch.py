@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from dali_regaug import validate
 from dali_regaug.loader import Loader
-from dali_regaug.ops.polygons import edges
 
 __all__ = ["Loader", "instance_masks", "mixed_cross_entropy", "soft_targets", "unpad"]
 
@@ -87,8 +86,9 @@ def instance_masks(polygons, vertices, count, size) -> list[torch.Tensor]:
     ``targets["masks"]``) from the padded polygons of
     :func:`dali_regaug.pipelines.detection_pipeline` with ``masks="polygon"``.
 
-    A pixel belongs to an instance when its centre is inside one of the instance's polygons
-    (even-odd rule), as COCO's rasterization of polygons.
+    The masks are pycocotools' (``decode(merge(frPyObjects(polygons, H, W)))``, COCO's own
+    rasterization), bit for bit for the pixel coordinates ``x * W``, ``y * H`` computed in
+    float64 from ``vertices``; see :func:`_raster` for the rule.
 
     Parameters
     ----------
@@ -105,30 +105,97 @@ def instance_masks(polygons, vertices, count, size) -> list[torch.Tensor]:
     if not len(polygons) == len(vertices) == len(n):
         raise ValueError(f"polygons, vertices and count have {len(polygons)}, "
                          f"{len(vertices)} and {len(n)} images")
-    return [_raster(p[p[:, 0] >= 0].long(), v.float(), k, h, w)
+    return [_raster(p[p[:, 0] >= 0].long(), v, k, h, w)
             for p, v, k in zip(polygons, vertices, n)]
 
 
 def _raster(polygons, vertices, count, h, w):
-    """Even-odd fill at pixel centres: each polygon edge crossing a row's centre line flips
-    the pixels left of the crossing (a difference array along the row)."""
-    dev = vertices.device
-    edge, idx, nxt = (torch.from_numpy(a).to(dev) for a in edges(polygons.cpu().numpy()))
-    scale = torch.tensor([[w], [h]], device=dev, dtype=vertices.dtype)
-    (x0, y0), (x1, y1) = vertices[idx].T * scale, vertices[nxt].T * scale
-    rows = torch.arange(h, device=dev, dtype=vertices.dtype)[:, None] + 0.5  # (H, 1)
-    crosses = (y0 > rows) != (y1 > rows)  # (H, E)
-    x = x0 + (rows - y0) * (x1 - x0) / torch.where(crosses, y1 - y0, torch.ones_like(y0))
-    cols = torch.clamp(torch.ceil(x - 0.5), 0, w).long()  # pixels left of the crossing
-    diff = torch.zeros(len(polygons), h, w + 1, device=dev)
-    r, e = torch.nonzero(crosses, as_tuple=True)
-    diff.index_put_((edge[e], r, torch.zeros_like(r)), torch.ones(len(r), device=dev),
-                    accumulate=True)
-    diff.index_put_((edge[e], r, cols[r, e]), -torch.ones(len(r), device=dev),
-                    accumulate=True)
-    inside = (torch.cumsum(diff, -1)[..., :w] % 2 == 1).float()
-    masks = torch.zeros(count, h, w, device=dev).index_add_(0, polygons[:, 0], inside)
-    return masks > 0
+    """``(count, h, w)`` bool masks equal, bit for bit, to pycocotools'
+    ``decode(merge(frPyObjects(instance_polygons, h, w)))``.
+
+    ``polygons`` is ``(P, 3)`` int rows ``[instance, first vertex, end vertex)``; ``vertices``
+    ``(V, 2)`` ``(x, y)`` fractions of the image (pixel coordinates are ``x * w``, ``y * h``
+    in float64). An instance is the union of its polygons.
+
+    The rule (pycocotools' ``rleFrPoly``), all integer steps as C does them:
+
+    1. Scale each pixel coordinate by 5 and round as ``(int)(5 * c + .5)`` (truncation
+       toward zero, so negative values round up).
+    2. Walk every edge, the closing one too, from its first vertex to its second along its
+       major axis (x when ``|dx| >= |dy|``), one integer step at a time, both ends included.
+       The minor coordinate is ``(int)(a + s * t + .5)`` with ``a`` and ``s`` those of the
+       edge taken from the vertex with the smaller major coordinate and ``t`` the distance
+       from that vertex.
+    3. Between consecutive points of a polygon where x changes by one, take the smaller x
+       (``x - 1`` when it rises); it is a pixel centre ``c`` when that equals ``5 c + 2``,
+       ``0 <= c < w``. There the crossing row is ``r = ceil((min(y) + .5) / 5 - .5)``,
+       clamped into ``[0, h]``.
+    4. Each crossing toggles the mask at column-major index ``c * h + r`` and onwards: a
+       pixel of the polygon is on when an odd number of its polygon's crossings lie at or
+       before its index (``r = h`` thus toggles the top of column ``c + 1``).
+
+    Note: step 1 rounds ties (``5 c`` exactly ``k + .5``, e.g. ``c = 12.3``) by the last bit
+    of the double ``c``, so the masks are exact for the pixel coordinates computed here; a
+    fraction that went through float32 (or ``x / w * w``) may round such a tie differently
+    from the original coordinate.
+    """
+    dev, i64, f64 = vertices.device, torch.int64, torch.float64
+    polygons = polygons.to(dev, i64)
+    ar = lambda n: torch.arange(n, device=dev)  # noqa: E731
+    rep = torch.repeat_interleave
+
+    # edges: vertex k of a polygon to vertex k + 1, the last one back to the first
+    inst, first, end = polygons.T
+    n = (end - first).clamp(min=0)
+    pe = rep(ar(len(polygons)), n)  # polygon of each edge
+    k = ar(len(pe)) - (n.cumsum(0) - n)[pe]
+    a, b = first[pe] + k, first[pe] + (k + 1) % n[pe]
+    xy = vertices.to(f64) * torch.tensor([w, h], device=dev, dtype=f64)
+    X, Y = (torch.trunc(xy * 5 + .5).to(i64)).T
+    xs, ys, xe, ye = X[a], Y[a], X[b], Y[b]
+
+    # the edge's points, walked along its major axis from its first vertex
+    dx, dy = (xe - xs).abs(), (ye - ys).abs()
+    major_x = dx >= dy
+    flip = torch.where(major_x, xs > xe, ys > ye)  # walk from the end with smaller major
+    xs, xe = torch.where(flip, xe, xs), torch.where(flip, xs, xe)
+    ys, ye = torch.where(flip, ye, ys), torch.where(flip, ys, ye)
+    steps = torch.where(major_x, dx, dy)
+    s = torch.where(major_x, ye - ys, xe - xs).to(f64) / steps.clamp(min=1).to(f64)
+    pts = steps + 1
+    pe_t = rep(ar(len(pe)), pts)  # edge of each point
+    d = ar(len(pe_t)) - (pts.cumsum(0) - pts)[pe_t]
+    t = torch.where(flip[pe_t], steps[pe_t] - d, d)
+    mx = major_x[pe_t]
+    minor = torch.trunc(torch.where(major_x, ys, xs)[pe_t].to(f64) + s[pe_t] * t.to(f64) + .5)
+    major = torch.where(major_x, xs, ys)[pe_t] + t
+    u = torch.where(mx, major, minor.to(i64))
+    v = torch.where(mx, minor.to(i64), major)
+    poly = pe[pe_t]
+
+    # crossings of pixel-centre columns between consecutive points of one polygon
+    u0, u1, v0, v1 = u[:-1], u[1:], v[:-1], v[1:]
+    xd = (torch.minimum(u0, u1).to(f64) + .5) / 5 - .5
+    keep = (poly[:-1] == poly[1:]) & (u0 != u1) & (xd == xd.floor()) & (xd >= 0) & (xd <= w - 1)
+    yd = ((torch.minimum(v0, v1)[keep].to(f64) + .5) / 5 - .5).clamp(0, h).ceil()
+    pos = xd[keep].to(i64) * h + yd.to(i64)  # column-major index in [0, h * w]
+    poly = poly[1:][keep]
+
+    # sorted, a polygon's crossings pair up into on-spans [lo, hi) of one column: each
+    # column is crossed an even number of times, as the walk ends where it starts
+    order = torch.sort(poly * (h * w + 1) + pos).indices
+    lo, hi = pos[order].view(-1, 2).T
+    which = inst[poly[order][0::2]]
+    lo, hi, which = lo[hi > lo], hi[hi > lo], which[hi > lo]
+    col = lo // h
+    cells, cell = torch.unique(which * w + col, return_inverse=True)  # (instance, column)
+    diff = torch.zeros(len(cells), h + 1, device=dev, dtype=torch.int32)
+    one = torch.ones_like(cell, dtype=torch.int32)
+    diff.index_put_((cell, lo - col * h), one, accumulate=True)
+    diff.index_put_((cell, hi - col * h), -one, accumulate=True)
+    masks = torch.zeros(count, h, w, device=dev, dtype=torch.bool)
+    masks[cells // w, :, cells % w] = diff.cumsum(1, dtype=torch.int32)[:, :h] > 0
+    return masks
 
 
 def _column(x) -> torch.Tensor:
