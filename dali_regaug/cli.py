@@ -37,8 +37,14 @@ def main(argv=None) -> int:
     bench.add_argument("name", choices=list(BENCHMARKS))
     bench.add_argument("options", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    return {"preview": _preview, "train": _train, "make-sample-data": _make,
-            "bench": _bench}[args.command](args)
+    from dali_regaug.pipelines.folder import CorruptImageError
+
+    try:
+        return {"preview": _preview, "train": _train, "make-sample-data": _make,
+                "bench": _bench}[args.command](args)
+    except CorruptImageError as err:  # the message names the files; no traceback needed
+        print(f"dali-regaug {args.command}: {err}", file=sys.stderr)
+        return 1
 
 
 def _bench(args) -> int:

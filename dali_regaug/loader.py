@@ -99,26 +99,34 @@ class Loader:
                              f"load_state_dict)")
 
     def __iter__(self):
-        if self._it is None:
-            from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
-
-            policy = LastBatchPolicy.DROP if self.train else LastBatchPolicy.PARTIAL
-            self._it = DALIGenericIterator(self.pipe, self.pipe.output_names,
-                                           reader_name="reader", auto_reset=True,
-                                           last_batch_policy=policy)
         while True:
             try:
-                data = next(self._it)[0]
+                data = self._next()
             except StopIteration:
                 self.epoch, self.position = self.epoch + 1, 0
                 return
-            except RuntimeError as err:
-                named = _decode_error(self.dataset.files, err)
-                if named is None:
-                    raise
-                raise named from err
             self.position += 1
             yield self._convert(data)
+
+    def _next(self):
+        """The next batch of DALI's iterator (made on first use: it starts the pipeline);
+        a decoding failure names the files that do not decode."""
+        try:
+            if self._it is None:
+                from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+                policy = LastBatchPolicy.DROP if self.train else LastBatchPolicy.PARTIAL
+                self._it = DALIGenericIterator(self.pipe, self.pipe.output_names,
+                                               reader_name="reader", auto_reset=True,
+                                               last_batch_policy=policy)
+            return next(self._it)[0]
+        except RuntimeError as err:
+            from dali_regaug.pipelines.folder import decode_error
+
+            named = decode_error(self.dataset.files, err)
+            if named is None:
+                raise
+            raise named from err
 
     def _convert(self, data):
         labels = data["labels"].reshape(-1).long()
@@ -182,16 +190,3 @@ def check_stream(saved, given) -> None:
     if diff:
         raise ValueError("cannot resume: the state was saved for another data stream ("
                          + "; ".join(diff) + "); resume with the saved settings")
-
-
-def _decode_error(files, err):
-    """An error naming the files that do not decode, if that is what failed; else None."""
-    from dali_regaug.pipelines.folder import find_corrupt, listing
-
-    if "nvImageCodec" not in str(err) and "decod" not in str(err).lower():
-        return None
-    bad = find_corrupt(files)
-    if not bad:
-        return None
-    return RuntimeError(f"cannot decode {listing(bad)}; remove them or pass "
-                        f"skip_corrupt=True (--skip-corrupt) to leave them out")

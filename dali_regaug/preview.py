@@ -66,7 +66,7 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
 
     pipe = train_pipeline(files, batch_size=len(files), size=size, device=device, seed=seed,
                           shuffle=False, augment=augment)
-    res = pipe.run()
+    res = _run(pipe, files)
     first = len(pipe.output_names)  # the augment's extra outputs start here
     rows = [_to_uint8(res[0], IMAGENET_MEAN, IMAGENET_STD)]
     rows += [_to_uint8(res[first + r], IMAGENET_MEAN, IMAGENET_STD) for r in range(len(specs))]
@@ -170,13 +170,14 @@ def run_coco(root, *, out: Path, specs=COCO_SPECS, columns=5, size=256, seed=0,
     columns, size, seed : int
     device : {"auto", "cpu", "gpu"}
     """
-    from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, detection_pipeline
+    from dali_regaug.pipelines import IMAGENET_MEAN, IMAGENET_STD, coco_files, detection_pipeline
 
     rows = []
     for text in ("none", *specs):  # same seed: every row sees the same crops and flips
         pipe = detection_pipeline(root, batch_size=columns, size=size, augment=text,
                                   masks="polygon", device=device, seed=seed)
-        images, boxes, labels, count, _, polygons, vertices = pipe.run()
+        images, boxes, labels, count, _, polygons, vertices = _run(
+            pipe, sorted(str(p) for p in coco_files(root)[0].iterdir()))
         rows.append(_draw_boxes(_to_uint8(images, IMAGENET_MEAN, IMAGENET_STD),
                                 _array(boxes), _array(count).reshape(-1), _array(polygons),
                                 _array(vertices)))
@@ -230,3 +231,16 @@ def _grid(rows, labels, pad=6, label_w=300):
         for i in range(n):
             canvas.paste(Image.fromarray(imgs[i]), (label_w + i * (w + pad), y))
     return canvas
+
+
+def _run(pipe, files):
+    """One batch of ``pipe``; a decoding failure names the files that do not decode."""
+    from dali_regaug.pipelines.folder import decode_error
+
+    try:
+        return pipe.run()
+    except RuntimeError as err:
+        named = decode_error(files, err)
+        if named is None:
+            raise
+        raise named from None

@@ -19,6 +19,7 @@ from nvidia.dali import fn, math, pipeline_def, types
 
 from dali_regaug import sample_coco, spec, validate
 from dali_regaug.ops import polygons as polygon_ops
+from dali_regaug.pipelines import coco_boxes
 from dali_regaug.pipelines.classification import _normalize, _pipe_args, resolve_device, \
     resolve_shard
 
@@ -41,7 +42,8 @@ def coco_files(root, split="train") -> tuple[Path, Path]:
 def detection_pipeline(root, *, batch_size, split="train", size=320, augment=None,
                        masks=None, max_boxes=100, max_polygons=None, max_vertices=None,
                        layout="CHW", device="auto", seed=None, shard_id=None, num_shards=None,
-                       crop=True, mirror=True, num_threads=None, prefetch_queue_depth=2):
+                       crop=True, mirror=True, num_threads=None, prefetch_queue_depth=2,
+                       box_tolerance=1.0, strict_boxes=False):
     """A built COCO pipeline.
 
     Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``boxes``
@@ -81,10 +83,17 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
         Box-aware random crop and random horizontal flip (training only).
     num_threads : int, optional
     prefetch_queue_depth : int
+    box_tolerance : float
+        Pixels a box may reach past its image: such boxes are clipped (``pipe.box_report``
+        counts them); boxes further out are skipped with a warning naming the image and
+        annotation ids (:mod:`dali_regaug.pipelines.coco_boxes`).
+    strict_boxes : bool
+        Raise on such a box instead of skipping it.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split={split!r}: expected 'train' or 'val'")
     folder, ann = coco_files(root, split)
+    ann, box_report = coco_boxes.checked(ann, tolerance=box_tolerance, strict=strict_boxes)
     validate.number("batch_size", batch_size, 1, None, integer=True)
     max_boxes = validate.number("max_boxes", max_boxes, 1, 10000, integer=True)
     layout = validate.layout(layout)
@@ -154,7 +163,7 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
 
     p = pipe()
     p.build()
-    p.output_names, p.shard = names, (shard, shards)
+    p.output_names, p.shard, p.box_report = names, (shard, shards), box_report
     size_ = p.epoch_size("reader")
     if shards > size_:
         raise ValueError(f"num_shards={shards} is larger than the dataset ({size_} images): "

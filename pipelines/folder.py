@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +47,8 @@ def scan(root, *, skip_corrupt=False, classes=None) -> Dataset:
         a folder not in it is an error (its label would be meaningless), and a class with no
         folder here is warned about. By default the folders found, sorted.
     skip_corrupt : bool
-        Decode every file first (reduced-size JPEG decode) and leave out those that fail,
-        with a warning naming them. Otherwise a corrupt file is found and named only if
+        Decode every file first with the pipelines' decoder (:func:`find_corrupt`) and
+        leave out those that fail, with a warning naming them. Otherwise a corrupt file is found and named only if
         decoding fails during training (see :func:`find_corrupt`).
     """
     root = Path(root)
@@ -91,25 +90,69 @@ def scan(root, *, skip_corrupt=False, classes=None) -> Dataset:
     return Dataset(files, labels, classes)
 
 
-def find_corrupt(files, workers=None) -> list:
-    """The files that do not decode (PIL, JPEGs at 1/8 scale), in order."""
-    ok = list(ThreadPoolExecutor(workers or os.cpu_count()).map(_decodes, files))
-    return [f for f, good in zip(files, ok) if not good]
+class CorruptImageError(RuntimeError):
+    """Files the pipelines' decoder cannot decode, named."""
+
+
+def decode_error(files, err):
+    """A :class:`CorruptImageError` naming those of ``files`` that do not decode, when
+    ``err`` (a pipeline's error) is a decoding failure and such files exist; else None."""
+    text = str(err)
+    if not any(k in text for k in ("nvImageCodec", "File mapping failed")) and \
+            "decod" not in text.lower():
+        return None
+    bad = find_corrupt(files)
+    if not bad:
+        return None
+    return CorruptImageError(f"cannot decode {listing(bad)}; remove them or pass "
+                             f"skip_corrupt=True (--skip-corrupt) to leave them out")
+
+
+def find_corrupt(files, workers=None, batch=32) -> list:
+    """The files that the pipelines' decoder cannot decode, in order: DALI's own
+    ``decoders.image`` (on the CPU) decodes them, a batch at a time, and a batch that fails
+    is decoded file by file. So a file is refused exactly when training would fail on it
+    (a GIF named ``.jpg``, a truncated JPEG), not by another library's rules."""
+    import numpy as np
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=batch, num_threads=workers or os.cpu_count(), device_id=None,
+                  prefetch_queue_depth=1, exec_dynamic=True)
+    def decode():
+        return fn.decoders.image(fn.external_source(name="encoded"), device="cpu",
+                                 output_type=types.RGB)
+
+    pipe = decode()
+    pipe.build()
+
+    def decodes(chunk):
+        encoded = [_bytes(f) for f in chunk]
+        if any(e is None or not len(e) for e in encoded):
+            return False
+        pipe.feed_input("encoded", [np.frombuffer(e, np.uint8) for e in encoded])
+        try:
+            pipe.run()
+        except RuntimeError:  # the pipeline stays usable for the next batch
+            return False
+        return True
+
+    bad = []
+    for start in range(0, len(files), batch):
+        chunk = list(files[start:start + batch])
+        if not decodes(chunk):
+            bad += [f for f in chunk if not decodes([f])]
+    return bad
+
+
+def _bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def listing(files, noun="image", limit=10) -> str:
     """``"<n> <noun>(s): a, b, ..."``, naming at most ``limit`` files."""
     more = " ..." if len(files) > limit else ""
     return f"{len(files)} {noun}(s): {', '.join(files[:limit])}{more}"
-
-
-def _decodes(path) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (im.width // 8 + 1, im.height // 8 + 1))
-            im.load()
-        return True
-    except Exception:  # any decoder failure means the file is unusable
-        return False

@@ -430,3 +430,108 @@ def test_random_fill_cost_follows_the_erased_pixels_not_the_image():
     for x, y, rec in zip(op.apply(ragged, p), ragged, p):
         alone = op.apply([y], rec[None])[0]
         assert np.array_equal(x, alone)
+
+
+# -- COCO edge boxes --------------------------------------------------------------------------
+
+@pytest.fixture
+def coco_edges(tmp_path, monkeypatch):
+    """A small COCO set whose first image has a box 0.6 px past its right edge and whose
+    second has one 5 px past its bottom."""
+    import json
+
+    from dali_regaug import sample_coco
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = sample_coco.make(tmp_path / "coco", train=8, val=2, progress=None)
+    path = sample_coco.annotations(root, "train")
+    data = json.loads(path.read_text())
+    size = {im["id"]: (im["width"], im["height"]) for im in data["images"]}
+    first, second = data["annotations"][0], next(
+        a for a in data["annotations"] if a["image_id"] != data["annotations"][0]["image_id"])
+    w, _ = size[first["image_id"]]
+    first["bbox"] = [w - 20.0, 2.0, 20.6, 10.0]
+    _, h = size[second["image_id"]]
+    second["bbox"] = [1.0, h - 10.0, 8.0, 15.0]
+    path.write_text(json.dumps(data))
+    return root, first, second
+
+
+def test_coco_boxes_past_the_edge_are_clipped_within_a_pixel_and_skipped_beyond(coco_edges):
+    from dali_regaug.pipelines import detection_pipeline
+
+    root, first, second = coco_edges
+    with pytest.warns(UserWarning, match=f"image {second['image_id']}, annotation "
+                                         f"{second['id']}"):
+        pipe = detection_pipeline(root, batch_size=4, size=64, device="cpu", seed=0,
+                                  num_threads=1)
+    assert pipe.box_report.clipped == 1
+    assert [s[:2] for s in pipe.box_report.skipped] == [[second["image_id"], second["id"]]]
+    for _ in range(3):  # DALI's crop used to abort on its bounds assert
+        out = dict(zip(pipe.output_names, pipe.run()))
+        assert (np.stack([np.asarray(b) for b in out["boxes"]]) <= 1).all()
+
+
+def test_coco_boxes_beyond_the_tolerance_raise_when_strict(coco_edges):
+    from dali_regaug.pipelines import detection_pipeline
+
+    root, _, second = coco_edges
+    with pytest.raises(ValueError, match=f"image {second['image_id']}, annotation "
+                                         f"{second['id']}.*5.00 px past"):
+        detection_pipeline(root, batch_size=4, size=64, device="cpu", strict_boxes=True)
+
+
+# -- bad files -----------------------------------------------------------------------------
+
+def _bad_files(folder):
+    """One file of each kind the decoder refuses, named as JPEGs as real datasets have."""
+    from PIL import Image
+
+    pixels = (np.arange(40 * 48 * 3) % 251).astype(np.uint8).reshape(40, 48, 3)
+    Image.fromarray(pixels).save(folder / "gif.jpg", format="GIF")  # PIL reads it; DALI not
+    Image.fromarray(pixels).save(folder / "whole.jpg")
+    data = (folder / "whole.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[:len(data) // 2])
+    (folder / "whole.jpg").unlink()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_bytes(b"not an image")
+    return [str(folder / f) for f in ("empty.jpg", "gif.jpg", "text.jpg", "truncated.jpg")]
+
+
+@pytest.fixture
+def bad_folder(tmp_path):
+    root = id_folder(tmp_path / "d", n=8, classes=2)
+    return root, _bad_files(root / "c1")
+
+
+def test_the_corruption_check_refuses_exactly_what_the_decoder_refuses(bad_folder):
+    from dali_regaug.pipelines import find_corrupt, scan
+
+    root, bad = bad_folder
+    files = scan(root).files
+    assert find_corrupt(files) == bad
+    assert len(files) == 8 + len(bad)
+
+
+def test_training_on_a_bad_file_names_it_and_skip_corrupt_leaves_all_out(bad_folder):
+    root, bad = bad_folder
+    loader = Loader.train_loader(root, batch_size=2, size=16, device="cpu", seed=0)
+    with pytest.raises(RuntimeError, match="cannot decode 4 image") as err:
+        for _ in range(3):
+            list(loader)
+    assert all(f in str(err.value) for f in bad)
+    with pytest.warns(UserWarning, match="skipping 4 corrupt image"):
+        loader = Loader.train_loader(root, batch_size=2, size=16, device="cpu",
+                                     skip_corrupt=True)
+    assert len(loader.dataset) == 8 and len(list(loader)) == 4
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["empty", "gif"])
+def test_preview_of_a_bad_file_names_it(bad_folder, tmp_path, capsys, which):
+    from dali_regaug.cli import main
+
+    root, bad = bad_folder
+    good = sorted(str(p) for p in (root / "c0").iterdir())[:2]
+    assert main(["preview", good[0], good[1], bad[which], "--size", "32", "--out",
+                 str(tmp_path / "p.png"), "--device", "cpu"]) == 1
+    assert f"cannot decode 1 image(s): {bad[which]}" in capsys.readouterr().err
