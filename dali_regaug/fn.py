@@ -20,7 +20,7 @@ from nvidia.dali import types
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
-from dali_regaug import registry, rng, validate
+from dali_regaug import layouts, registry, rng, validate
 from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.ops.bbox_erasing import BboxErasing
 from dali_regaug.ops.cam_erasing import CamErasing
@@ -33,8 +33,12 @@ from dali_regaug.ops.keep_paste import KeepPaste
 from dali_regaug.ops.mixing import Mix
 
 _COMMON = """
-    layout : {"HWC", "CHW"}
-        Layout of ``images`` (``crop_mirror_normalize`` outputs CHW by default).
+    layout : {"HWC", "CHW"}, optional
+        Layout of ``images``. By default it is read from the pipeline's graph (decoders give
+        HWC, ``crop_mirror_normalize`` CHW by default, ``external_source`` its ``layout``);
+        give it when the graph cannot tell (an error says so). A value that disagrees with
+        the input's is an error, and every batch is checked against it when it arrives.
+        The output has the input's layout.
     seed : int, optional
         Same seed and same input order give the same output, bit for bit. By default the
         seed is derived from the pipeline's seed (or drawn at random if it has none).
@@ -55,31 +59,35 @@ _COMMON = """
 
 
 def grid_mask(images, *, r=0.6, d=(96, 224), rotate=0.0, reverse=False, unit_prob=1.0,
-              prob=1.0, fill=0.0, layout="HWC", seed=None, sample_ids=None,
+              prob=1.0, fill=0.0, layout=None, seed=None, sample_ids=None,
               return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = GridMask(r=r, d=d, rotate=rotate, reverse=reverse, unit_prob=unit_prob, prob=prob,
                   fill=fill, layout=layout, seed=_seed(seed), backend=backend)
     return _region(op, images, sample_ids, return_params, name)
 
 
 def random_erasing(images, *, prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1,
-                   fill="random", layout="HWC", seed=None, sample_ids=None,
+                   fill="random", layout=None, seed=None, sample_ids=None,
                    return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = RandomErasing(prob=prob, area=area, aspect=aspect, count=count, fill=fill,
                        layout=layout, seed=_seed(seed), backend=backend)
     return _region(op, images, sample_ids, return_params, name)
 
 
-def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None,
+def cutout(images, *, size, count=1, prob=1.0, fill=0.0, layout=None, seed=None,
            sample_ids=None, return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = Cutout(size=size, count=count, prob=prob, fill=fill, layout=layout, seed=_seed(seed),
                 backend=backend)
     return _region(op, images, sample_ids, return_params, name)
 
 
 def keep_cutout(images, sample_ids, crops, flips, *, bank, size, tau=0.6, count=1, prob=1.0,
-                fill=0.0, start_epoch=0, layout="HWC", seed=None, return_params=False,
+                fill=0.0, start_epoch=0, layout=None, seed=None, return_params=False,
                 backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = KeepCutout(bank=bank, size=size, tau=tau, count=count, prob=prob, fill=fill,
                     start_epoch=start_epoch, layout=layout, seed=_seed(seed), backend=backend)
     return _region(op, images, sample_ids, return_params, name,
@@ -88,19 +96,22 @@ def keep_cutout(images, sample_ids, crops, flips, *, bank, size, tau=0.6, count=
 
 def keep_paste(images, sample_ids, crops, flips, *, bank, size, tau=0.6, augmented=None,
                rotate=30.0, brightness=0.4, contrast=0.4, prob=1.0, start_epoch=0,
-               layout="HWC", seed=None, return_params=False, backend=None, name=None):
+               layout=None, seed=None, return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = KeepPaste(bank=bank, size=size, tau=tau, prob=prob, start_epoch=start_epoch,
                    layout=layout, seed=_seed(seed), backend=backend)
     if augmented is None:
         augmented = image_level(images, rotate=rotate, brightness=brightness,
                                 contrast=contrast, layout=layout)
+    layouts.resolve(augmented, layout, "augmented")
     return _region(op, images, sample_ids, return_params, name, partners=[augmented],
-                   host=_views(sample_ids, crops, flips))
+                   host=_views(sample_ids, crops, flips), checked={"augmented": augmented})
 
 
 def keep_cutmix(images, labels, sample_ids, crops, flips, *, bank, alpha=1.0, tau=0.6,
-                prob=1.0, start_epoch=0, layout="HWC", seed=None, return_params=False,
+                prob=1.0, start_epoch=0, layout=None, seed=None, return_params=False,
                 backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = KeepCutMix(bank=bank, alpha=alpha, tau=tau, prob=prob, start_epoch=start_epoch,
                     layout=layout, seed=_seed(seed), backend=backend)
     return _mixed(op, images, labels, sample_ids, return_params, name,
@@ -109,8 +120,9 @@ def keep_cutmix(images, labels, sample_ids, crops, flips, *, bank, alpha=1.0, ta
 
 def cam_erasing(images, sample_ids, crops, flips, *, bank, threshold=0.5, prob=0.5,
                 area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1, fill="random",
-                start_epoch=0, layout="HWC", seed=None, return_params=False, backend=None,
+                start_epoch=0, layout=None, seed=None, return_params=False, backend=None,
                 name=None):
+    layout = layouts.resolve(images, layout)
     op = CamErasing(bank=bank, threshold=threshold, prob=prob, area=area, aspect=aspect,
                     count=count, fill=fill, start_epoch=start_epoch, layout=layout,
                     seed=_seed(seed), backend=backend)
@@ -118,7 +130,7 @@ def cam_erasing(images, sample_ids, crops, flips, *, bank, threshold=0.5, prob=0
                    host=_views(sample_ids, crops, flips))
 
 
-def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout="HWC"):
+def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout=None):
     """An image-level transform ``A(x)`` for :func:`keep_paste`, from DALI's own operators:
     a rotation by ``U(-rotate, rotate)`` degrees (size kept, corners 0), then brightness and
     contrast factors from ``U(1 - b, 1 + b)`` and ``U(1 - c, 1 + c)``, contrast around 0
@@ -132,12 +144,13 @@ def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout="HW
         Largest angle in degrees, in [0, 180].
     brightness, contrast : float
         Largest change of each factor, in [0, 1].
-    layout : {"HWC", "CHW"}
+    layout : {"HWC", "CHW"}, optional
+        Read from ``images`` by default (see :func:`grid_mask`).
     """
     rotate = validate.number("rotate", rotate, 0.0, 180.0)
     brightness = validate.number("brightness", brightness, 0.0, 1.0)
     contrast = validate.number("contrast", contrast, 0.0, 1.0)
-    chw = validate.layout(layout) == "CHW"
+    chw = layouts.resolve(images, layout) == "CHW"
     x = dali_fn.transpose(images, perm=[1, 2, 0]) if chw else images  # rotate takes HWC
     if rotate:
         x = dali_fn.rotate(x, angle=dali_fn.random.uniform(range=[-rotate, rotate]),
@@ -152,8 +165,9 @@ def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout="HW
 def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object_prob=0.5,
                  area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), fill="random", min_visibility=0.0,
                  shrink=False, max_boxes=100, masks=None, mask_fill=None, polygons=None,
-                 vertices=None, layout="HWC", seed=None, sample_ids=None, return_params=False,
+                 vertices=None, layout=None, seed=None, sample_ids=None, return_params=False,
                  backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = BboxErasing(mode=mode, prob=prob, object_prob=object_prob, area=area, aspect=aspect,
                      fill=fill, min_visibility=min_visibility, shrink=shrink,
                      max_boxes=max_boxes, layout=layout, seed=_seed(seed), backend=backend)
@@ -175,16 +189,18 @@ def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object
 
 
 def mix(images, labels, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
-        layout="HWC", seed=None, sample_ids=None, return_params=False, backend=None,
+        layout=None, seed=None, sample_ids=None, return_params=False, backend=None,
         name=None):
+    layout = layouts.resolve(images, layout)
     op = Mix(mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, switch_prob=switch_prob,
              prob=prob, layout=layout, seed=_seed(seed), backend=backend)
     return _mixed(op, images, labels, sample_ids, return_params, name)
 
 
 def cutmix(images, labels, *, alpha=1.0, prob=1.0, boxes=None, masks=None, polygons=None,
-           vertices=None, min_visibility=0.0, layout="HWC", seed=None, sample_ids=None,
+           vertices=None, min_visibility=0.0, layout=None, seed=None, sample_ids=None,
            return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     if boxes is None:
         if masks is not None or polygons is not None or min_visibility:
             raise ValueError("masks, polygons and min_visibility are for the detection mode: "
@@ -198,8 +214,9 @@ def cutmix(images, labels, *, alpha=1.0, prob=1.0, boxes=None, masks=None, polyg
                          return_params, name)
 
 
-def mixup(images, labels, *, alpha=0.2, prob=1.0, layout="HWC", seed=None, sample_ids=None,
+def mixup(images, labels, *, alpha=0.2, prob=1.0, layout=None, seed=None, sample_ids=None,
           return_params=False, backend=None, name=None):
+    layout = layouts.resolve(images, layout)
     op = Mix(mixup_alpha=alpha, cutmix_alpha=0.0, prob=prob, layout=layout, seed=_seed(seed),
              backend=backend)
     return _mixed(op, images, labels, sample_ids, return_params, name)
@@ -493,39 +510,64 @@ def _check(op, images, sample_ids, return_params):
     return [sample_ids] if sample_ids is not None else []
 
 
-def _nodes(op, images, partners, ids, sampled, host=()):
+def _nodes(op, images, partners, ids, sampled, host=(), checked=None):
     """The operator's DALI nodes; returns the images and ``sampled`` CPU outputs of the
     sampler, the parameter bytes first. On CPU one node samples and applies; on GPU the
     CPU node samples, DALI moves the bytes, and the kernel runs on DALI's stream.
     ``partners`` go to the applying node, ``host`` (CPU inputs such as boxes) to the
-    sampling one."""
+    sampling one. The sampling node also gets the layouts of ``images`` and of the other
+    image inputs named in ``checked`` and refuses a batch whose layout is not
+    ``op.layout``; the output carries ``op.layout``."""
+    named = {"images": images, **(checked or {})}
+    lays = [dali_fn.get_property(x, key="layout", device="cpu") for x in named.values()]
     if images.device == "cpu":
-        out, *side = dali_fn.python_function(images, *partners, *host, *ids,
-                                             function=op.run_batch, batch_processing=True,
-                                             num_outputs=1 + sampled,
-                                             output_layouts=[op.layout] + [""] * sampled)
-        return out, side
-    side = dali_fn.python_function(images.shape(dtype=types.INT64), *host, *ids,
-                                   function=op.sample_batch, batch_processing=True,
-                                   num_outputs=sampled)
+        out, *side = dali_fn.python_function(
+            images, *partners, *host, *ids, *lays,
+            function=_checked(op.run_batch, op.layout, list(named)), batch_processing=True,
+            num_outputs=1 + sampled, output_layouts=[op.layout] + [""] * sampled)
+        return layouts.mark(out, op.layout), side
+    side = dali_fn.python_function(images.shape(dtype=types.INT64), *host, *ids, *lays,
+                                   function=_checked(op.sample_batch, op.layout, list(named)),
+                                   batch_processing=True, num_outputs=sampled)
     side = list(side) if sampled > 1 else [side]
     out = dali_fn.python_function(images, *partners, side[0].gpu(), function=op.apply_batch,
                                   batch_processing=True, device="gpu", output_layouts=op.layout)
-    return out, side
+    return layouts.mark(out, op.layout), side
+
+
+def _checked(function, layout, names):
+    """``function`` of all but the last ``len(names)`` inputs, which are the layouts of the
+    named image inputs, checked to be ``layout`` first."""
+    def body(*inputs):
+        for name, batch in zip(names, inputs[len(inputs) - len(names):]):
+            layouts.check(layout, batch, name)
+        return function(*inputs[:len(inputs) - len(names)])
+
+    return body
 
 
 def _on_masks(masks, params, function, partners=()):
     """uint8 HWC masks after ``function`` (an operator's ``apply_batch``) applied the
-    parameter bytes ``params`` to them, on the masks' device."""
+    parameter bytes ``params`` to them, on the masks' device; masks in another layout are
+    refused."""
+    layouts.resolve(masks, "HWC", "masks")
     gpu = masks.device == "gpu"
-    return dali_fn.python_function(masks, *partners, params.gpu() if gpu else params,
-                                   function=function, batch_processing=True,
-                                   device=masks.device, output_layouts="HWC")
+    lay = dali_fn.get_property(masks, key="layout", device="cpu")
+    if gpu:  # the check runs on the CPU, beside the parameter bytes it passes on
+        params = dali_fn.python_function(params, lay, batch_processing=True,
+                                         function=_checked(lambda p: p, "HWC", ["masks"]))
+        lay = []
+    else:
+        function, lay = _checked(function, "HWC", ["masks"]), [lay]
+    out = dali_fn.python_function(masks, *partners, params.gpu() if gpu else params, *lay,
+                                  function=function, batch_processing=True,
+                                  device=masks.device, output_layouts="HWC")
+    return layouts.mark(out, "HWC")
 
 
-def _region(op, images, sample_ids, return_params, name, partners=(), host=()):
+def _region(op, images, sample_ids, return_params, name, partners=(), host=(), checked=None):
     ids = _check(op, images, sample_ids, return_params)
-    out, (params,) = _nodes(op, images, list(partners), ids, 1, host=host)
+    out, (params,) = _nodes(op, images, list(partners), ids, 1, host=host, checked=checked)
     registry.register(op, name)
     return (out, params) if return_params else out
 

@@ -69,7 +69,8 @@ def test_sample_ids_input_and_state_round_trip():
     def pipe():
         x = fn.random.uniform(range=[0, 1], shape=[32, 32, 3], seed=1)
         ids = fn.cast(fn.random.uniform(range=[0, 1000], seed=2), dtype=types.INT64)
-        return rfn.random_erasing(x, prob=1.0, sample_ids=ids, name="re", return_params=True)
+        return rfn.random_erasing(x, prob=1.0, sample_ids=ids, name="re", return_params=True,
+                                  layout="HWC")
 
     p = pipe()
     p.build()
@@ -85,7 +86,8 @@ def test_set_epoch_drives_the_schedule_of_every_operator():
     @pipeline_def(batch_size=64, num_threads=1, device_id=None, seed=4, prefetch_queue_depth=1)
     def pipe():
         x = fn.random.uniform(range=[0, 1], shape=[16, 16, 1], seed=1)
-        return rfn.grid_mask(x, d=4, prob=schedule.Linear(1.0, epochs=4), return_params=True)[1]
+        return rfn.grid_mask(x, d=4, prob=schedule.Linear(1.0, epochs=4), return_params=True,
+                             layout="HWC")[1]
 
     p = pipe()
     p.build()

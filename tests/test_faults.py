@@ -535,3 +535,123 @@ def test_preview_of_a_bad_file_names_it(bad_folder, tmp_path, capsys, which):
     assert main(["preview", good[0], good[1], bad[which], "--size", "32", "--out",
                  str(tmp_path / "p.png"), "--device", "cpu"]) == 1
     assert f"cannot decode 1 image(s): {bad[which]}" in capsys.readouterr().err
+
+
+# -- layouts ----------------------------------------------------------------------------------
+
+def _layout_pipe(build, layout="HWC", shape=(32, 32, 3)):
+    """A CPU pipeline over fixed random float images given to ``build`` with ``layout``
+    (None: no layout)."""
+    from nvidia.dali import fn as dfn
+    from nvidia.dali import pipeline_def
+
+    data = [np.random.default_rng(i).random(shape, dtype=np.float32) for i in range(2)]
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None, seed=3)
+    def pipe():
+        kw = {} if layout is None else {"layout": layout}
+        return build(dfn.external_source(source=lambda: data, batch=True, **kw))
+
+    p = pipe()
+    p.build()
+    return p, data
+
+
+def test_chw_input_is_masked_as_chw_without_being_told():
+    """crop_mirror_normalize's usual CHW output: GridMask masks the same pixels in every
+    channel (squares), as the NumPy reference on CHW data with its sampled parameters."""
+    from nvidia.dali import fn as dfn
+    from nvidia.dali import types
+
+    from dali_regaug import fn as rfn
+    from dali_regaug import registry
+
+    def build(x):
+        chw = dfn.crop_mirror_normalize(x, dtype=types.FLOAT, output_layout="CHW")
+        out, params = rfn.grid_mask(chw, d=8, fill=0.0, return_params=True, name="gm")
+        return chw, out, params
+
+    pipe, _ = _layout_pipe(build)
+    chw, out, params = pipe.run()
+    assert out.layout() == "CHW"
+    op = registry.ops(pipe)["gm"]
+    assert op.layout == "CHW"
+    want = op.apply([np.asarray(t) for t in chw], rfn.decode_params(op, params))
+    for got, ref in zip(out, want):
+        got = np.asarray(got)
+        assert np.array_equal(got, ref)
+        dropped = got == 0
+        assert (dropped == dropped[:1]).all() and 0 < dropped.mean() < 1
+
+
+def test_the_output_keeps_the_inputs_layout_for_the_next_dali_operator():
+    from nvidia.dali import fn as dfn
+
+    from dali_regaug import fn as rfn
+
+    pipe, _ = _layout_pipe(lambda x: dfn.resize(rfn.cutout(x, size=4), size=[16, 16]),
+                           shape=(32, 24, 3))
+    out, = pipe.run()
+    assert out.layout() == "HWC" and np.asarray(out[0]).shape == (16, 16, 3)
+
+
+def test_an_explicit_layout_that_disagrees_with_the_input_names_both():
+    from dali_regaug import fn as rfn
+
+    with pytest.raises(ValueError, match="layout='CHW' disagrees with the layout of images, "
+                                         "'HWC'"):
+        _layout_pipe(lambda x: rfn.grid_mask(x, layout="CHW"))
+
+
+def test_an_input_without_a_layout_asks_for_one():
+    from dali_regaug import fn as rfn
+
+    with pytest.raises(ValueError, match="cannot tell the layout.*pass layout='HWC' or "
+                                         "layout='CHW'"):
+        _layout_pipe(lambda x: rfn.random_erasing(x), layout=None)
+    pipe, data = _layout_pipe(lambda x: rfn.random_erasing(x, layout="HWC"), layout=None)
+    assert np.asarray(pipe.run()[0][0]).shape == data[0].shape  # told: it runs
+
+
+def test_a_layout_the_graph_could_not_see_is_checked_when_the_batch_arrives():
+    """A user's python_function labels HWC data; the operator was told CHW: the first batch
+    is refused, naming both layouts, instead of being masked along the wrong axes."""
+    from nvidia.dali import fn as dfn
+
+    from dali_regaug import fn as rfn
+
+    def build(x):
+        relabelled = dfn.python_function(x, function=lambda a: a, output_layouts="HWC")
+        return rfn.grid_mask(relabelled, layout="CHW")
+
+    pipe, _ = _layout_pipe(build)
+    with pytest.raises(RuntimeError, match="images arrive with layout 'HWC', but the operator "
+                                           "was built for 'CHW'"):
+        pipe.run()
+
+
+@pytest.mark.parametrize("kind", ["augmented", "masks"])
+def test_partner_and_mask_inputs_in_another_layout_are_refused(kind):
+    from nvidia.dali import fn as dfn
+    from nvidia.dali import types
+
+    from dali_regaug import fn as rfn
+    from dali_regaug.saliency import SaliencyBank
+
+    bank = SaliencyBank(4, 8)
+    try:
+        def build(x):
+            ids = dfn.constant(idata=0, dtype=types.INT64)
+            crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
+            flips = dfn.constant(idata=0)
+            other = dfn.transpose(x, perm=[2, 0, 1])  # CHW
+            if kind == "augmented":
+                return rfn.keep_paste(x, ids, crops, flips, bank=bank, size=4, augmented=other)
+            boxes = dfn.constant(fdata=[0.1, 0.1, 0.5, 0.5], shape=[1, 4])
+            labels = dfn.constant(idata=[1], shape=[1])
+            return rfn.bbox_erasing(x, boxes, labels, masks=other, mask_fill=255)[0]
+
+        with pytest.raises(ValueError, match=f"disagrees with the layout of {kind}, 'CHW'"):
+            _layout_pipe(build)
+    finally:
+        bank.close()

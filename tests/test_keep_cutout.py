@@ -216,7 +216,7 @@ def test_the_dali_operator_needs_ids_and_cpu_views(hot_bank):
         img = dfn.random.uniform(shape=[8, 8, 3])
         ids = dfn.cast(dfn.random.uniform(range=[0, 3]), dtype=types.INT64) if with_ids else None
         crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
-        return fn.keep_cutout(img, ids, crops, "flip", bank=bank, size=4)
+        return fn.keep_cutout(img, ids, crops, "flip", bank=bank, size=4, layout="HWC")
 
     with pytest.raises(TypeError, match="sample_ids is required"):
         pipe(False)

@@ -51,7 +51,7 @@ def test_errors_surface_while_defining_the_pipeline():
     @pipeline_def(batch_size=2, num_threads=1, device_id=None)
     def pipe():
         x = fn.random.uniform(range=[0, 1], shape=[8, 8, 3])
-        return rfn.grid_mask(x, r=3.0)
+        return rfn.grid_mask(x, r=3.0, layout="HWC")
 
     with pytest.raises(ValueError, match="r=3.0"):
         pipe()
@@ -98,7 +98,7 @@ def test_mixing_labels_must_be_a_datanode():
     @pipeline_def(batch_size=2, num_threads=1, device_id=None)
     def pipe():
         x = fn.random.uniform(range=[0, 1], shape=[8, 8, 3])
-        return rfn.cutmix(x, [1, 2])
+        return rfn.cutmix(x, [1, 2], layout="HWC")
 
     with pytest.raises(TypeError, match="labels must be a DataNode"):
         pipe()
