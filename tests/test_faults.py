@@ -655,3 +655,17 @@ def test_partner_and_mask_inputs_in_another_layout_are_refused(kind):
             _layout_pipe(build)
     finally:
         bank.close()
+
+
+@pytest.mark.parametrize("brightness, contrast", [(0.0, 0.4), (0.4, 0.0), (0.0, 0.0)])
+def test_image_level_runs_with_either_factor_at_zero(brightness, contrast):
+    """A factor with no range is the constant 1 (DALI refuses the empty range [1, 1))."""
+    from dali_regaug import fn as rfn
+
+    pipe, data = _layout_pipe(lambda x: rfn.image_level(x, rotate=0.0, brightness=brightness,
+                                                        contrast=contrast))
+    out = np.asarray(pipe.run()[0][0])
+    if brightness == contrast == 0:
+        assert np.array_equal(out, data[0])
+    else:
+        assert out.shape == data[0].shape and np.isfinite(out).all()
