@@ -68,8 +68,11 @@ class Loader:
     def _setup(self, pipe):
         self.pipe, self._it = pipe, None
         batch = pipe.max_batch_size
-        self.iterations_per_epoch = -(-pipe.shard_size // batch)
-        self._len = pipe.shard_size // batch if self.train else self.iterations_per_epoch
+        self.iterations_per_epoch = -(-pipe.shard_size // batch)  # the pipeline's runs
+        # what DALI's iterator hands out: with dropping, every rank gets the smallest
+        # shard's full batches (floor(N / shards) // batch), whatever its own shard holds
+        smallest = pipe.reader_meta("reader")["epoch_size"] // pipe.shard[1]
+        self._len = smallest // batch if self.train else self.iterations_per_epoch
         registry.set_epoch_length(pipe, self.iterations_per_epoch, self.first_epoch)
 
     def __len__(self):

@@ -37,17 +37,27 @@ def _run(loader, epochs, stop=None):
     return seen, None
 
 
+@pytest.fixture(scope="module")
+def eleven(tmp_path_factory):
+    """11 images: two ranks get uneven shards (5 and 6)."""
+    return id_folder(tmp_path_factory.mktemp("eleven") / "d", n=11, classes=2)
+
+
 @pytest.mark.parametrize("stop", range(0, 7))
-def test_resume_at_every_cut_point_gives_the_uninterrupted_stream(ten, stop):
+@pytest.mark.parametrize("shard", [None, 0, 1], ids=["whole", "rank0of2", "rank1of2"])
+def test_resume_at_every_cut_point_gives_the_uninterrupted_stream(request, stop, shard):
     """3 epochs of 2 batches: a state taken after any batch, including the last of an epoch
-    and the last of the run, resumes to the same batches with the same epoch numbers."""
-    full, _ = _run(_loader(ten), 3)
+    and the last of the run, resumes to the same batches with the same epoch numbers; also
+    on uneven shards (11 images over 2 ranks: both get two full batches of 2)."""
+    ten = request.getfixturevalue("ten" if shard is None else "eleven")
+    kw = {} if shard is None else dict(shard_id=shard, num_shards=2, batch_size=2)
+    full, _ = _run(_loader(ten, **kw), 3)
     assert len(full) == 6
     if stop:
-        head, state = _run(_loader(ten), 3, stop)
+        head, state = _run(_loader(ten, **kw), 3, stop)
     else:
-        head, state = [], _loader(ten).state_dict()
-    resumed = _loader(ten)
+        head, state = [], _loader(ten, **kw).state_dict()
+    resumed = _loader(ten, **kw)
     resumed.load_state_dict(state)
     tail, _ = _run(resumed, 3)
     got = head + tail
