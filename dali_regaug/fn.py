@@ -14,6 +14,8 @@ Operators are registered with the pipeline under ``name`` so that
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from nvidia.dali import fn as dali_fn
 from nvidia.dali import types
@@ -179,7 +181,8 @@ def bbox_erasing(images, boxes, labels, *, mode="image+object", prob=0.5, object
     if masks is not None:
         if mask_fill is not None:
             fill = validate.number("mask_fill", mask_fill, 0, 255, integer=True)
-            masks = _on_masks(masks, params, eraser(op.max_boxes + 1, fill).apply_batch)
+            masks = _on_masks(masks, images, op.layout, params,
+                              eraser(op.max_boxes + 1, fill).apply_batch)
         out += (masks,)
     if polygons is not None:
         out += tuple(dali_fn.segmentation.select_masks(kept, polygons, vertices,
@@ -546,23 +549,33 @@ def _checked(function, layout, names):
     return body
 
 
-def _on_masks(masks, params, function, partners=()):
+def _on_masks(masks, images, layout, params, function, partners=()):
     """uint8 HWC masks after ``function`` (an operator's ``apply_batch``) applied the
-    parameter bytes ``params`` to them, on the masks' device; masks in another layout are
-    refused."""
+    parameter bytes ``params`` (drawn for ``images``, in ``layout``) to them, on the masks'
+    device. Masks
+    in another layout, or of another size than their image, are refused (a CPU node checks
+    them beside the parameter bytes it passes on)."""
     layouts.resolve(masks, "HWC", "masks")
-    gpu = masks.device == "gpu"
-    lay = dali_fn.get_property(masks, key="layout", device="cpu")
-    if gpu:  # the check runs on the CPU, beside the parameter bytes it passes on
-        params = dali_fn.python_function(params, lay, batch_processing=True,
-                                         function=_checked(lambda p: p, "HWC", ["masks"]))
-        lay = []
-    else:
-        function, lay = _checked(function, "HWC", ["masks"]), [lay]
-    out = dali_fn.python_function(masks, *partners, params.gpu() if gpu else params, *lay,
-                                  function=function, batch_processing=True,
+    checks = [masks.shape(dtype=types.INT64), images.shape(dtype=types.INT64),
+              dali_fn.get_property(masks, key="layout", device="cpu")]  # layouts go last
+    params = dali_fn.python_function(
+        params, *checks, batch_processing=True,
+        function=_checked(functools.partial(_same_size, layout), "HWC", ["masks"]))
+    out = dali_fn.python_function(masks, *partners, params.gpu() if masks.device == "gpu"
+                                  else params, function=function, batch_processing=True,
                                   device=masks.device, output_layouts="HWC")
     return layouts.mark(out, "HWC")
+
+
+def _same_size(layout, params, mask_shapes, image_shapes):
+    """``params``, once every mask is checked to have its image's height and width."""
+    hw = validate.image_shapes([np.ravel(x) for x in image_shapes], layout)
+    for i, (m, x) in enumerate(zip(mask_shapes, hw)):
+        if tuple(np.ravel(m)[:2]) != tuple(x):
+            raise ValueError(f"masks: sample {i} is {tuple(int(v) for v in np.ravel(m)[:2])} "
+                             f"but its image is {tuple(int(v) for v in x)} (height, width): "
+                             f"masks must be the size of their images")
+    return params
 
 
 def _region(op, images, sample_ids, return_params, name, partners=(), host=(), checked=None):
@@ -619,7 +632,7 @@ def _cutmix_boxes(op, images, boxes, labels, masks, instances, sample_ids, retur
     out = (images, boxes, labels)
     if masks is not None:  # pasted with the pixels, by an instance with its own buffer
         paste = CutMixDetection(layout="HWC", seed=0).apply_batch
-        out += (_on_masks(masks, params, paste, [_partners(masks, perm)]),)
+        out += (_on_masks(masks, images, op.layout, params, paste, [_partners(masks, perm)]),)
     if instances[0] is not None:
         own = dali_fn.segmentation.select_masks(kept, *instances, reindex_masks=True)
         theirs = dali_fn.segmentation.select_masks(

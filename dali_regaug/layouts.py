@@ -23,21 +23,25 @@ KEEP = {"resize", "rotate", "flip", "brightness_contrast", "brightness", "contra
         "permute_batch", "warp_affine", "jitter", "water", "sphere", "crop", "slice",
         "gaussian_blur", "erase", "grid_mask", "jpeg_compression_distortion", "laplacian",
         "equalize", "color_space_conversion", "clahe", "paste", "median_blur", "filter",
-        "gaussian", "salt_and_pepper", "shot", "remap", "warp_perspective", "pad"}
-_OURS: dict = {}  # (node name, output index) -> layout of the nodes our operators make
+        "gaussian", "salt_and_pepper", "shot", "remap", "warp_perspective", "pad",
+        "random_resized_crop", "resize_crop_mirror", "fast_resize_crop_mirror", "normalize",
+        "tensor_resize", "multi_paste", "dilate", "erode", "debayer"}
 
 
 def mark(node, layout: str):
-    """Record the layout of a node an operator of ours made (its output layout)."""
-    _OURS[(node.name, node.index)] = layout
+    """Record on ``node``'s operator the layout of the output an operator of ours made
+    (``.gpu()`` copies of the node share the operator)."""
+    marks = node.source.__dict__.setdefault("_regaug_layouts", {})
+    marks[node.index] = layout
     return node
 
 
 def of(node) -> str | None:
     """The layout the graph gives ``node`` when the pipeline is defined, or None."""
-    if (node.name, node.index) in _OURS:
-        return _OURS[(node.name, node.index)]
     source = getattr(node, "source", None)
+    marked = getattr(source, "_regaug_layouts", {}).get(getattr(node, "index", None))
+    if marked is not None:
+        return marked
     spec = getattr(source, "_spec", None)
     try:
         spec.InferOutputMetadata()
@@ -51,6 +55,8 @@ def of(node) -> str | None:
     name = args.get("_display_name")
     if name == "transpose" and inputs and not args.get("output_layout"):
         inner = of(inputs[0])
+        if args.get("transpose_layout") is False:  # the data moves, the label stays
+            return inner
         perm = args.get("perm")
         return "".join(inner[p] for p in perm) if inner and perm else None
     if name in KEEP and inputs:

@@ -71,11 +71,11 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
     marker = root / "sample-data.json"
     if marker.is_file() and json.loads(marker.read_text()) == settings:
         return root
-    splits = [root / "train", root / "val"]
-    if not marker.is_file() and any(p.exists() for p in splits):
+    splits, building = [root / "train", root / "val"], root / ".building"
+    ours = marker.is_file() or building.exists()  # a set of ours, or a swap a kill cut short
+    if not ours and any(p.exists() for p in splits):
         raise FileExistsError(f"{root} has train/val folders that make-sample-data did not "
                               f"make (no {marker.name}); choose another folder")
-    building = root / ".building"
     shutil.rmtree(building, ignore_errors=True)  # what a killed run left
     rs = np.random.default_rng(seed)
     for k, (name, path) in enumerate(sorted(photos.items())):
@@ -90,8 +90,8 @@ def make(root=None, *, train_per_class=32, val_per_class=8, seed=0, progress=pri
         if progress:
             progress(f"  [{k + 1}/{len(photos)}] {name}: {train_per_class} train + "
                      f"{val_per_class} val images")
-    marker.unlink(missing_ok=True)  # from here the old set is being replaced
-    for split in splits:
+    marker.unlink(missing_ok=True)  # from here the old set is being replaced; .building
+    for split in splits:              # stays until the swap is done, marking it as ours
         shutil.rmtree(split, ignore_errors=True)
         (building / split.name).rename(split)
     building.rmdir()

@@ -19,13 +19,16 @@ String form: operators joined by ``+``, each ``name(arg=value, ...)``::
 operators and arguments.
 
 Dict form: ``{"grid_mask": {"r": 0.6, "d": (96, 224)}, "cutmix": {}}`` (in order), or a list
-of ``(name, kwargs)`` pairs. At most one mixing operator may appear.
+of ``(name, kwargs)`` pairs; ``None`` values mean the default, NumPy values and constant
+schedules are read as plain numbers. At most one mixing operator may appear.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+
+import numpy as np
 
 from dali_regaug import schedule
 
@@ -79,14 +82,18 @@ def describe(spec) -> str:
             return f"[{','.join(value(x) for x in v)}]"
         return str(v)
 
-    def args(kw):
+    def args(name, kw):
         for k, v in kw.items():
             if isinstance(v, schedule.Linear):
                 yield f"{k}={v.end},ramp={v.epochs}" + (f",start={v.start}" if v.start else "")
-            else:
-                yield f"{k}={value(v)}"
+                continue
+            text = value(v)
+            if _value(text) != v or v != v:  # never write what would read back otherwise
+                raise ValueError(f"augment: {name}({k}={v!r}) cannot be written as a spec "
+                                 f"string (it would read back as {_value(text)!r})")
+            yield f"{k}={text}"
 
-    return " + ".join(f"{name}({','.join(args(kw))})" for name, kw in parse(spec))
+    return " + ".join(f"{name}({','.join(args(name, kw))})" for name, kw in parse(spec))
 
 
 def mixes(spec) -> bool:
@@ -196,7 +203,7 @@ def _parse_call(text):
 
 
 def _value(raw):
-    if raw[:1] in "([" and raw[-1:] in ")]":
+    if raw[:1] and raw[:1] in "([" and raw[-1:] in ")]":
         return tuple(_value(x.strip()) for x in _split(raw[1:-1], ",") if x.strip())
     low = raw.lower()
     if low in ("true", "false"):
@@ -216,6 +223,16 @@ def _number(raw):
     return int(raw) if re.fullmatch(r"-?\d+", raw) else float(raw)
 
 
+def _plain(v):
+    """A value as the string form reads it: sequences (NumPy arrays too) as tuples, NumPy
+    scalars as Python numbers, a constant schedule as its probability."""
+    if isinstance(v, schedule.Constant):
+        return v.p
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return tuple(_plain(x) for x in (v.tolist() if isinstance(v, np.ndarray) else v))
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _check(name, kwargs):
     from dali_regaug import fn as rfn
 
@@ -228,8 +245,7 @@ def _check(name, kwargs):
     twice = sorted({k for k in renamed if renamed.count(k) > 1})
     if twice:
         raise ValueError(f"augment: {name} is given {', '.join(twice)} twice")
-    kwargs = {_ARG_ALIASES.get(k, k): tuple(v) if isinstance(v, list) else v
-              for k, v in kwargs.items()}
+    kwargs = {_ARG_ALIASES.get(k, k): _plain(v) for k, v in kwargs.items() if v is not None}
     ramp, start = kwargs.pop("ramp", None), kwargs.pop("start", None)
     if start is not None and ramp is None:
         raise ValueError(f"augment: {name} has start={start} without ramp=E (start is the "

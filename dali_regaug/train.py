@@ -174,6 +174,8 @@ def save(state: dict, path) -> None:
     path : str or Path
     """
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed save
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -77,16 +78,24 @@ def _check(data, path, tolerance, strict) -> Report:
                              f"{ann['image_id']}, which the file does not list")
         iw, ih = sizes[ann["image_id"]]
         past = max(-x, -y, x + w - iw, y + h - ih)
-        if past > tolerance:
-            msg = (f"{path}: image {ann['image_id']}, annotation {ann.get('id')}: bbox "
-                   f"{ann['bbox']} reaches {past:.2f} px past the {iw}x{ih} image")
+        x0, y0 = max(x, 0.0), max(y, 0.0)
+        clipped = [x0, y0, min(x + w, iw) - x0, min(y + h, ih) - y0]
+        why = None
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w < 0 or h < 0:
+            why = "is not a box"
+        elif past > tolerance:
+            why = f"reaches {past:.2f} px past the {iw}x{ih} image"
+        elif past > 0 and (clipped[2] <= 0 or clipped[3] <= 0):
+            why = f"lies outside the {iw}x{ih} image"
+        if why:
+            msg = f"{path}: image {ann['image_id']}, annotation {ann.get('id')}: bbox " \
+                  f"{ann['bbox']} {why}"
             if strict:
                 raise ValueError(msg + f" (tolerance {tolerance} px)")
             report.skipped.append([ann["image_id"], ann.get("id"), ann["bbox"]])
             continue
         if past > 0:
-            x0, y0 = max(x, 0.0), max(y, 0.0)
-            ann["bbox"] = [x0, y0, min(x + w, iw) - x0, min(y + h, ih) - y0]
+            ann["bbox"] = clipped
             report.clipped += 1
         kept.append(ann)
     data["annotations"] = kept
@@ -97,5 +106,6 @@ def _warn(path, report):
     if report.skipped:
         shown = "; ".join(f"image {i}, annotation {a}" for i, a, _ in report.skipped[:10])
         more = " ..." if len(report.skipped) > 10 else ""
-        warnings.warn(f"{path}: skipped {len(report.skipped)} boxes more than the tolerance "
-                      f"past their image: {shown}{more}", stacklevel=3)
+        warnings.warn(f"{path}: skipped {len(report.skipped)} boxes that are no boxes, lie "
+                      f"outside their image or reach past it by more than the tolerance: "
+                      f"{shown}{more}", stacklevel=3)

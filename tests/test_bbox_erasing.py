@@ -352,3 +352,19 @@ def test_cutmix_detection_in_dali_pastes_partner_boxes_inside_the_region():
             assert (theirs[:, 2:] <= region[2:] + 1e-6).all()
             pasted += len(theirs)
     assert pasted > 3
+
+
+def test_a_box_no_hole_touches_is_exactly_fully_visible():
+    """Between two holes, far from both: visible is exactly 1.0, so min_visibility=1 keeps
+    it (summed-area arithmetic alone gave 0.99999999999999...)."""
+    holes = np.array([[[100, 100, 200, 200], [300, 50, 400, 460]]], np.int32)
+    boxes = np.array([[[210.3, 120.7, 290.1, 455.9], [150.5, 150.5, 250.5, 250.5]]])
+    vis, _ = visibility(holes, np.array([2]), boxes, np.array([[480, 640]]))
+    assert vis[0, 0] == 1.0 and 0 < vis[0, 1] < 1
+    rs = np.random.default_rng(0)
+    lo = rs.uniform(0, 400, (1, 500, 2))
+    boxes = np.concatenate([lo, lo + rs.uniform(0.5, 80, (1, 500, 2))], -1)
+    holes = np.array([[[0, 0, 3, 3]]], np.int32)
+    vis, _ = visibility(holes, np.array([1]), boxes, np.array([[480, 640]]))
+    clear = (boxes[0, :, 0] >= 3) | (boxes[0, :, 1] >= 3)
+    assert (vis[0, clear] == 1.0).all()

@@ -139,6 +139,7 @@ def test_a_kill_during_the_checkpoint_save_loses_only_the_epoch_being_saved(tmp_
                          resume=str(out / "checkpoint.pt")))
     assert [h["epoch"] for h in history] == [1, 2]
     assert load(out / "checkpoint.pt")["loader"]["epoch"] == 3
+    assert not list(out.glob(".*.tmp"))  # the killed save's temporary file is gone too
 
 
 def test_resume_from_a_truncated_file_names_it(tmp_path):
@@ -348,6 +349,29 @@ def test_make_sample_data_again_with_smaller_counts_rebuilds_cleanly(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sample-data.json", "train", "val"]
 
 
+def test_make_sample_data_recovers_from_a_kill_during_its_swap(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from dali_regaug import sample_data
+
+    sample_data.make(tmp_path, train_per_class=2, val_per_class=1, progress=None)
+    real = Path.rename
+
+    def rename(self, dst):  # the swap dies after moving train, before val
+        if self.name == "val":
+            raise KeyboardInterrupt
+        return real(self, dst)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        sample_data.make(tmp_path, train_per_class=1, val_per_class=1, progress=None)
+    monkeypatch.undo()
+    sample_data.make(tmp_path, train_per_class=1, val_per_class=1, progress=None)
+    classes = len(sample_data.sources())
+    assert len(list((tmp_path / "val").glob("*/*.JPEG"))) == classes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample-data.json", "train", "val"]
+
+
 def test_make_sample_data_never_touches_folders_it_did_not_make(tmp_path):
     from dali_regaug import sample_data
 
@@ -480,6 +504,26 @@ def test_coco_boxes_past_the_edge_are_clipped_within_a_pixel_and_skipped_beyond(
     for _ in range(3):  # DALI's crop used to abort on its bounds assert
         out = dict(zip(pipe.output_names, pipe.run()))
         assert (np.stack([np.asarray(b) for b in out["boxes"]]) <= 1).all()
+
+
+def test_coco_boxes_with_nothing_inside_or_no_extent_are_skipped_not_clipped(tmp_path):
+    import json
+
+    from dali_regaug.pipelines import coco_boxes
+
+    data = {"images": [{"id": 1, "width": 100, "height": 50}], "annotations": [
+        {"id": 10, "image_id": 1, "bbox": [100.5, 10, 0.3, 5]},    # outside, within 1 px
+        {"id": 11, "image_id": 1, "bbox": [-0.8, 10, 0.5, 5]},
+        {"id": 12, "image_id": 1, "bbox": [10, 10, -4, 5]},        # negative width
+        {"id": 13, "image_id": 1, "bbox": [10, float("nan"), 4, 5]},
+        {"id": 14, "image_id": 1, "bbox": [99.5, 10, 1.2, 5]}]}    # clipped to 0.5 px wide
+    path = tmp_path / "instances_train2017.json"
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="skipped 4 boxes"):
+        fixed, report = coco_boxes.checked(path, cache=tmp_path / "cache")
+    assert [s[1] for s in report.skipped] == [10, 11, 12, 13] and report.clipped == 1
+    kept = json.loads(fixed.read_text())["annotations"]
+    assert [a["id"] for a in kept] == [14] and kept[0]["bbox"] == [99.5, 10.0, 0.5, 5.0]
 
 
 def test_coco_boxes_beyond_the_tolerance_raise_when_strict(coco_edges):
@@ -679,3 +723,45 @@ def test_image_level_runs_with_either_factor_at_zero(brightness, contrast):
         assert np.array_equal(out, data[0])
     else:
         assert out.shape == data[0].shape and np.isfinite(out).all()
+
+
+def test_masks_of_another_size_than_their_images_are_refused():
+    from nvidia.dali import fn as dfn
+
+    from dali_regaug import fn as rfn
+
+    def build(x):
+        masks = dfn.external_source(source=lambda: [np.zeros((8, 8, 1), np.uint8)] * 2,
+                                    batch=True, layout="HWC")
+        boxes = dfn.constant(fdata=[0.1, 0.1, 0.9, 0.9], shape=[1, 4])
+        labels = dfn.constant(idata=[1], shape=[1])
+        return rfn.bbox_erasing(x, boxes, labels, masks=masks, mask_fill=255, prob=1.0)[3]
+
+    pipe, _ = _layout_pipe(build, shape=(16, 16, 3))
+    with pytest.raises(RuntimeError, match=r"masks: sample 0 is \(8, 8\) but its image is "
+                                           r"\(16, 16\)"):
+        pipe.run()
+
+
+def test_erasing_clips_boxes_to_a_smaller_target_as_the_mask_path_does():
+    from dali_regaug.ops import rects
+    from dali_regaug.ops.erasing import eraser
+
+    op = eraser(1, 255)
+    p = np.zeros(1, op.params_dtype)
+    p["count"], p["boxes"][0, 0] = 1, (2, 6, 5, 10)  # beyond an 8-wide target
+    flat, _ = rects.dropped(p, 8, 8, False)
+    assert np.array_equal(np.sort(flat), np.flatnonzero(rects.covered(p, 8, 8)))
+
+
+def test_describe_refuses_what_would_read_back_otherwise_and_reads_numpy_plainly():
+    from dali_regaug import schedule, spec
+
+    for bad in ("true", "1-2", "0.5", "[a]"):
+        with pytest.raises(ValueError, match="cannot be written"):
+            spec.describe({"grid_mask": {"fill": bad}})
+    with pytest.raises(ValueError, match="cannot be written"):
+        spec.describe({"grid_mask": {"r": float("nan")}})
+    cfg = {"grid_mask": {"prob": schedule.Constant(0.5), "d": np.array([4, 12]),
+                         "r": np.float32(0.25), "fill": None}}
+    assert spec.describe(cfg) == "grid_mask(prob=0.5,d=4-12,r=0.25)"

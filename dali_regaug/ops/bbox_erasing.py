@@ -303,7 +303,12 @@ def _visible(holes, boxes, ys, xs):
         return at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
 
     seen = (area > 0) & (open_cells(ra, rb, ca, cb) > 0)
-    visible = np.where(seen, np.clip(1 - cov / np.where(area > 0, area, 1), 0, 1), 0.0)
+    # exact where it matters: nothing covered in the box's cells is fully visible (1.0,
+    # which min_visibility=1 keeps), nothing open is invisible (0.0)
+    untouched = (_at(area_sat, rb * gx + cb) - _at(area_sat, ra * gx + cb) -
+                 _at(area_sat, rb * gx + ca) + _at(area_sat, ra * gx + ca)) == 0
+    visible = np.where(seen, np.where(untouched, 1.0, np.clip(
+        1 - cov / np.where(area > 0, area, 1), 0, 1)), 0.0)
     extent = boxes.copy()
     for axis, (lines, a, b, other) in enumerate(((ys, ra, rb, (ca, cb)),
                                                  (xs, ca, cb, (ra, rb)))):

@@ -55,6 +55,7 @@ def dropped(p: np.ndarray, h: int, w: int, regions: bool):
     m = min(int(p["count"].max(initial=0)), p["boxes"].shape[1])
     j, g = np.nonzero((np.arange(m)[:, None] < p["count"][None, :]))  # slot-major: later wins
     b = p["boxes"][g, j].astype(np.int64)
+    b[:, 0::2], b[:, 1::2] = np.clip(b[:, 0::2], 0, h), np.clip(b[:, 1::2], 0, w)  # as masks
     bh, bw = np.clip(b[:, 2] - b[:, 0], 0, None), np.clip(b[:, 3] - b[:, 1], 0, None)
     k = np.repeat(np.arange(len(b)), bh)  # one entry per box row, then one per pixel
     row = np.arange(len(k)) - np.repeat(np.cumsum(bh) - bh, bh)
