@@ -500,9 +500,8 @@ def _seed(seed):
 
 
 def _check(op, images, sample_ids, return_params):
-    if not isinstance(images, DataNode):
-        raise TypeError(f"images must be a DataNode (an output of a DALI operator), got "
-                        f"{type(images).__name__}")
+    """The other call arguments (``images`` is a DataNode: ``layouts.resolve`` checked it),
+    and the ids as an input list."""
     if sample_ids is not None and (not isinstance(sample_ids, DataNode)
                                    or sample_ids.device != "cpu"):
         raise TypeError("sample_ids must be a CPU DataNode of one int64 per sample")
@@ -552,9 +551,8 @@ def _checked(function, layout, names):
 def _on_masks(masks, images, layout, params, function, partners=()):
     """uint8 HWC masks after ``function`` (an operator's ``apply_batch``) applied the
     parameter bytes ``params`` (drawn for ``images``, in ``layout``) to them, on the masks'
-    device. Masks
-    in another layout, or of another size than their image, are refused (a CPU node checks
-    them beside the parameter bytes it passes on)."""
+    device. Masks in another layout, or of another size than their image, are refused (a
+    CPU node checks them beside the parameter bytes it passes on)."""
     layouts.resolve(masks, "HWC", "masks")
     checks = [masks.shape(dtype=types.INT64), images.shape(dtype=types.INT64),
               dali_fn.get_property(masks, key="layout", device="cpu")]  # layouts go last
@@ -569,12 +567,12 @@ def _on_masks(masks, images, layout, params, function, partners=()):
 
 def _same_size(layout, params, mask_shapes, image_shapes):
     """``params``, once every mask is checked to have its image's height and width."""
-    hw = validate.image_shapes([np.ravel(x) for x in image_shapes], layout)
-    for i, (m, x) in enumerate(zip(mask_shapes, hw)):
-        if tuple(np.ravel(m)[:2]) != tuple(x):
-            raise ValueError(f"masks: sample {i} is {tuple(int(v) for v in np.ravel(m)[:2])} "
-                             f"but its image is {tuple(int(v) for v in x)} (height, width): "
-                             f"masks must be the size of their images")
+    masks_hw = validate.image_shapes(mask_shapes, "HWC", "masks")
+    images_hw = validate.image_shapes(image_shapes, layout)
+    for i in np.flatnonzero((masks_hw != images_hw).any(1))[:1]:
+        raise ValueError(f"masks: sample {i} is {tuple(masks_hw[i].tolist())} but its image is "
+                         f"{tuple(images_hw[i].tolist())} (height, width): masks must be the "
+                         f"size of their images")
     return params
 
 

@@ -114,7 +114,9 @@ class Loader:
     def _next(self):
         """The next batch of DALI's iterator (made on first use: it starts the pipeline);
         a decoding failure names the files that do not decode."""
-        try:
+        from dali_regaug.pipelines.folder import naming_corrupt
+
+        with naming_corrupt(self.dataset.files):
             if self._it is None:
                 from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
@@ -123,13 +125,6 @@ class Loader:
                                                reader_name="reader", auto_reset=True,
                                                last_batch_policy=policy)
             return next(self._it)[0]
-        except RuntimeError as err:
-            from dali_regaug.pipelines.folder import decode_error
-
-            named = decode_error(self.dataset.files, err)
-            if named is None:
-                raise
-            raise named from err
 
     def _convert(self, data):
         labels = data["labels"].reshape(-1).long()

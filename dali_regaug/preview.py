@@ -235,12 +235,7 @@ def _grid(rows, labels, pad=6, label_w=300):
 
 def _run(pipe, files):
     """One batch of ``pipe``; a decoding failure names the files that do not decode."""
-    from dali_regaug.pipelines.folder import decode_error
+    from dali_regaug.pipelines.folder import naming_corrupt
 
-    try:
+    with naming_corrupt(files):
         return pipe.run()
-    except RuntimeError as err:
-        named = decode_error(files, err)
-        if named is None:
-            raise
-        raise named from None

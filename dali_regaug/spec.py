@@ -196,7 +196,7 @@ def _parse_call(text):
         if not sep:
             raise ValueError(f"augment: {item!r} in {text.strip()!r} is not arg=value")
         key = key.strip()
-        if _ARG_ALIASES.get(key, key) in {_ARG_ALIASES.get(k, k) for k in kwargs}:
+        if key in kwargs:  # a dict keeps one; p and prob together are _check's to refuse
             raise ValueError(f"augment: {key} is given twice in {text.strip()!r}")
         kwargs[key] = _value(raw.strip())
     return m.group(1), kwargs

@@ -46,13 +46,18 @@ def layout(value) -> str:
 def image_shapes(shapes, layout: str, name: str = "images"):
     """``(N, 2)`` int64 heights and widths from per-sample shapes in ``layout``; a sample
     that is not 3-D, or has no pixel or no channel, is named."""
-    for i, s in enumerate(shapes):
-        if len(s) != 3 or min(s) < 1:
-            raise ValueError(f"{name}: sample {i} has shape {tuple(int(d) for d in s)}; "
-                             f"expected 3-D {layout} with at least one pixel and one channel")
-    hw = np.array([(s[0], s[1]) if layout == "HWC" else (s[1], s[2]) for s in shapes],
-                  np.int64)
-    return hw.reshape(-1, 2)
+    rows = [np.ravel(s) for s in shapes]
+    if not rows:
+        return np.zeros((0, 2), np.int64)
+    three = {len(r) for r in rows} == {3}
+    flat = np.array(rows, np.int64) if three else None
+    bad = np.flatnonzero((flat < 1).any(1)) if three else \
+        [i for i, r in enumerate(rows) if len(r) != 3]
+    if len(bad):
+        raise ValueError(f"{name}: sample {bad[0]} has shape "
+                         f"{tuple(int(d) for d in rows[bad[0]])}; expected 3-D {layout} with "
+                         f"at least one pixel and one channel")
+    return flat[:, :2] if layout == "HWC" else flat[:, 1:]
 
 
 def seed(value) -> int | None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -48,8 +49,8 @@ def scan(root, *, skip_corrupt=False, classes=None) -> Dataset:
         folder here is warned about. By default the folders found, sorted.
     skip_corrupt : bool
         Decode every file first with the pipelines' decoder (:func:`find_corrupt`) and
-        leave out those that fail, with a warning naming them. Otherwise a corrupt file is found and named only if
-        decoding fails during training (see :func:`find_corrupt`).
+        leave out those that fail, with a warning naming them. Otherwise a corrupt file is
+        found and named only if decoding fails during training (:func:`naming_corrupt`).
     """
     root = Path(root)
     if not root.is_dir():
@@ -94,18 +95,23 @@ class CorruptImageError(RuntimeError):
     """Files the pipelines' decoder cannot decode, named."""
 
 
-def decode_error(files, err):
-    """A :class:`CorruptImageError` naming those of ``files`` that do not decode, when
-    ``err`` (a pipeline's error) is a decoding failure and such files exist; else None."""
-    text = str(err)
-    if not any(k in text for k in ("nvImageCodec", "File mapping failed")) and \
-            "decod" not in text.lower():
-        return None
-    bad = find_corrupt(files)
-    if not bad:
-        return None
-    return CorruptImageError(f"cannot decode {listing(bad)}; remove them or pass "
-                             f"skip_corrupt=True (--skip-corrupt) to leave them out")
+@contextlib.contextmanager
+def naming_corrupt(files):
+    """Around a pipeline's run: a failure to read or decode becomes a
+    :class:`CorruptImageError` naming those of ``files`` that do not decode (other errors,
+    and failures no file explains, pass as they are)."""
+    try:
+        yield
+    except RuntimeError as err:
+        text = str(err)
+        if not any(k in text for k in ("nvImageCodec", "File mapping failed")) and \
+                "decod" not in text.lower():
+            raise
+        bad = find_corrupt(files)
+        if not bad:
+            raise
+        raise CorruptImageError(f"cannot decode {listing(bad)}; remove them or pass "
+                                f"skip_corrupt=True (--skip-corrupt) to leave them out") from err
 
 
 def find_corrupt(files, workers=None, batch=32) -> list:

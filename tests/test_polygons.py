@@ -1,6 +1,6 @@
 """Instance masks as polygons: clipping is exact at pixel level, rasterization is
-pycocotools' bit for bit, and in the COCO pipeline every instance stays on its object and inside its box
-through crop, flip, object-aware erasing and CutMix."""
+pycocotools' bit for bit, and in the COCO pipeline every instance stays on its object and
+inside its box through crop, flip, object-aware erasing and CutMix."""
 
 import numpy as np
 import pytest

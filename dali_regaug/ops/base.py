@@ -74,7 +74,7 @@ class Op:
 
     def _hw(self, shapes) -> np.ndarray:
         """``(N, 2)`` heights and widths from per-sample 3-D shapes in ``self.layout``."""
-        return validate.image_shapes([np.ravel(s) for s in shapes], self.layout)
+        return validate.image_shapes(shapes, self.layout)
 
     def _draw_shapes(self, shapes, sample_ids, **inputs):
         ids = None if sample_ids is None else scalars(sample_ids)

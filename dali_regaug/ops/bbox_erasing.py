@@ -28,6 +28,8 @@ Readings chosen:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from dali_regaug import fill as fill_mod
@@ -280,8 +282,13 @@ def _visible(holes, boxes, ys, xs):
     open_sat = _sat(~covered & (dy > 0)[:, :, None] & (dx > 0)[:, None, :])
 
     y0, x0, y1, x1 = (boxes[..., k] for k in range(4))
-    cy = [np.clip(_find(ys, v, "right") - 1, 0, gy - 2) for v in (y0, y1)]
-    cx = [np.clip(_find(xs, v, "right") - 1, 0, gx - 2) for v in (x0, x1)]
+    # the cells a box overlaps with positive length: [ra, rb) x [ca, cb)
+    ra, rb = np.clip(_find(ys, y0, "right") - 1, 0, None), _find(ys, y1)
+    ca, cb = np.clip(_find(xs, x0, "right") - 1, 0, None), _find(xs, x1)
+    rb, cb = np.maximum(rb, ra), np.maximum(cb, ca)
+    # the cells holding each corner, for the bilinear lookups
+    cy = [np.minimum(ra, gy - 2), np.clip(_find(ys, y1, "right") - 1, 0, gy - 2)]
+    cx = [np.minimum(ca, gx - 2), np.clip(_find(xs, x1, "right") - 1, 0, gx - 2)]
 
     def area_to(i, j, y, x):  # covered area of [0, y) x [0, x): bilinear within the cell
         fy = _frac(ys, i, y, dy)
@@ -293,20 +300,11 @@ def _visible(holes, boxes, ys, xs):
     cov = (area_to(cy[1], cx[1], y1, x1) - area_to(cy[0], cx[1], y0, x1) -
            area_to(cy[1], cx[0], y1, x0) + area_to(cy[0], cx[0], y0, x0))
     area = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
-    # the cells a box overlaps with positive length: [first, end) per axis
-    ra, rb = np.clip(_find(ys, y0, "right") - 1, 0, None), _find(ys, y1)
-    ca, cb = np.clip(_find(xs, x0, "right") - 1, 0, None), _find(xs, x1)
-    rb, cb = np.maximum(rb, ra), np.maximum(cb, ca)
-
-    def open_cells(r0, r1, c0, c1):  # uncovered cells of rows [r0, r1) x columns [c0, c1)
-        at = lambda a, b: _at(open_sat, a * gx + b)  # noqa: E731
-        return at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
-
+    open_cells = functools.partial(_rect, open_sat)  # uncovered cells of a cell rectangle
     seen = (area > 0) & (open_cells(ra, rb, ca, cb) > 0)
     # exact where it matters: nothing covered in the box's cells is fully visible (1.0,
     # which min_visibility=1 keeps), nothing open is invisible (0.0)
-    untouched = (_at(area_sat, rb * gx + cb) - _at(area_sat, ra * gx + cb) -
-                 _at(area_sat, rb * gx + ca) + _at(area_sat, ra * gx + ca)) == 0
+    untouched = _rect(area_sat, ra, rb, ca, cb) == 0
     visible = np.where(seen, np.where(untouched, 1.0, np.clip(
         1 - cov / np.where(area > 0, area, 1), 0, 1)), 0.0)
     extent = boxes.copy()
@@ -333,6 +331,14 @@ def _sat(cells):
     np.cumsum(cells, 1, out=sat[:, 1:, 1:])
     np.cumsum(sat[:, 1:, 1:], 2, out=sat[:, 1:, 1:])
     return sat
+
+
+def _rect(sat, r0, r1, c0, c1):
+    """Per image, the sum of the cells in rows ``[r0, r1)`` x columns ``[c0, c1)`` of the
+    summed-area table ``sat``."""
+    gx = sat.shape[2]
+    at = lambda a, b: _at(sat, a * gx + b)  # noqa: E731
+    return at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
 
 
 def _at(table, flat):
