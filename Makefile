@@ -42,7 +42,7 @@ bench-operators: $(VENV)/.installed  ## our ops vs timm/torchvision/kornia/album
 bench-scaling: $(VENV)/.installed  ## our ops' cost against batch and image size, out/scaling.{json,png}
 	mkdir -p out && $(PY) -m benchmarks.scaling --json out/scaling.json --png out/scaling.png
 
-bench-crowd: $(VENV)/.installed  ## crowd visibility (1000 boxes, 640^2) and random fill on 4000^2, out/crowd.json
+bench-crowd: $(VENV)/.installed  ## crowd visibility (1000 boxes, 640^2), random fill on 4000^2 and on mixed sizes, out/crowd.json
 	mkdir -p out && $(PY) -m benchmarks.crowd --json out/crowd.json
 
 bench-cpu: bench-operators bench-scaling bench-loader  ## the CPU comparison of benchmarks/README.md

@@ -135,8 +135,9 @@ def test_crowd_benchmark_smoke(tmp_path):
     from benchmarks import crowd
 
     out = tmp_path / "c.json"
-    rows = crowd.main(["--boxes", "20", "--size", "64", "--big", "256", "--rounds", "1",
-                       "--json", str(out)])
-    assert set(rows) == {"visibility", "random fill"}
+    rows = crowd.main(["--boxes", "20", "--size", "64", "--big", "256", "--batch", "4",
+                       "--rounds", "1", "--json", str(out)])
+    assert set(rows) == {"visibility", "random fill", "ragged fill"}
+    assert rows["ragged fill"]["ratio_to_uniform"] > 0
     assert all(r["ms"] > 0 and r["ratio_to_copy"] > 0 for r in rows.values())
     assert json.loads(out.read_text())["rows"]["visibility"]["boxes"] == 20
