@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dali_regaug import rng
+from dali_regaug import records, rng
 
-VALUES, REGION, PIXEL = 0, 1, 2  # kernels/common.cuh FILL_*
+VALUES, REGION, PIXEL = records.FILL_VALUES, records.FILL_REGION, records.FILL_PIXEL
 _NAMED = {"random": PIXEL, "pixel": PIXEL, "region": REGION}
 CHUNK = 16384  # dropped pixels per step of a random fill, so its temporaries stay in cache
 

@@ -18,11 +18,10 @@ import functools
 
 import numpy as np
 
-from dali_regaug import validate
+from dali_regaug import records, validate
 from dali_regaug.kernels import COMPILE_OPTIONS, DTYPES, kernel_name, source_path
 
-TABLE_DTYPE = np.dtype([("in", "<u8"), ("in2", "<u8"), ("out", "<u8"), ("params", "<u8"),
-                        ("height", "<i8"), ("width", "<i8")])  # kernels/common.cuh Sample
+TABLE_DTYPE = records.TABLE
 BLOCK = 256
 MAX_GRID_X = 1024
 INT32_LIMIT = 2**31

@@ -16,9 +16,10 @@ from collections import deque
 
 import numpy as np
 
+from dali_regaug.records import STREAM_PIXEL, STREAM_REGION, STREAM_UNIT  # noqa: F401
+
 U64 = np.uint64
-# Device streams (kernels/common.cuh) and host streams (the samplers).
-STREAM_PIXEL, STREAM_REGION, STREAM_UNIT = 0, 1, 2
+# Host streams (the samplers); the kernels' streams are records.STREAM_*.
 STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 11, 12
 STREAM_GAMMA = 13
 STREAM_GUIDE = 14  # placements guided by saliency, apart from the unguided draws

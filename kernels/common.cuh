@@ -13,7 +13,8 @@ typedef unsigned int u32;
 typedef long long i64;
 typedef unsigned long long u64;
 
-// One row of the launch table, packed by dali_regaug.launch.TABLE_DTYPE (same field order).
+// One row of the launch table. Layout owned by dali_regaug.records.TABLE (checked by
+// tests/test_records.py).
 struct Sample {
   const void* in;      // source image (`a` for the composite)
   const void* in2;     // second source (`b`), composite only
@@ -22,8 +23,9 @@ struct Sample {
   i64 height;
   i64 width;
 };
+static_assert(sizeof(Sample) == 48, "Sample: see dali_regaug.records.TABLE");
 
-// Random streams: keep in sync with dali_regaug.rng.
+// Random streams: owned by dali_regaug.records.STREAM_* (checked by tests/test_records.py).
 #define STREAM_PIXEL 0ull
 #define STREAM_REGION 1ull
 #define STREAM_UNIT 2ull
@@ -48,7 +50,7 @@ __device__ __forceinline__ float hash_normal(u64 h) {
   return sqrtf(-2.0f * logf(u1)) * cosf(6.2831854820251465f * u2);
 }
 
-// Fill modes: keep in sync with dali_regaug.fill.
+// Fill modes: owned by dali_regaug.records.FILL_* (checked by tests/test_records.py).
 #define FILL_VALUES 0  // constant per channel: values[c]
 #define FILL_REGION 1  // one random value per channel per region
 #define FILL_PIXEL 2   // per-pixel noise

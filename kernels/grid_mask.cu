@@ -4,7 +4,7 @@
 // frame), so a rotated grid covers the whole image with no unmasked corners.
 #include "common.cuh"
 
-// Per-sample record; keep in sync with dali_regaug.ops.grid_mask.PARAMS_DTYPE.
+// Per-sample record. Layout owned by dali_regaug.records.GRID_MASK (tests/test_records.py).
 struct GridMaskParams {
   u64 key;             // random key of this sample (noise and unit drops)
   int apply;           // 0: the sample passes through unchanged
@@ -18,6 +18,7 @@ struct GridMaskParams {
   float angle;         // the same rotation in degrees, for people reading the parameters
   int pad;
 };
+static_assert(sizeof(GridMaskParams) == 56, "GridMaskParams: see dali_regaug.records.GRID_MASK");
 
 __device__ __forceinline__ i64 floor_div(i64 a, i64 b) {
   i64 q = a / b;

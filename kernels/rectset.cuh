@@ -3,7 +3,7 @@
 #include "common.cuh"
 
 // Per-sample record header, followed by `count` boxes of int (y0, x0, y1, x1), half-open.
-// Keep in sync with dali_regaug.ops.rects.params_dtype.
+// Layout owned by dali_regaug.records.RECT_HEADER and rect_set (tests/test_records.py).
 struct RectHeader {
   u64 key;      // random key of this sample (fills)
   int count;    // boxes in use
@@ -11,6 +11,7 @@ struct RectHeader {
   float w_out;  // composite weight of `a` outside them
   int pad;
 };
+static_assert(sizeof(RectHeader) == 24, "RectHeader: see dali_regaug.records.RECT_HEADER");
 
 // Index of the last box that contains (y, x), or -1: later boxes paint over earlier ones.
 __device__ __forceinline__ int last_box(const RectHeader* r, i64 y, i64 x) {

@@ -7,12 +7,13 @@
 // in any order and equals the NumPy path bit for bit.
 #include "common.cuh"
 
-// Per-sample record; keep in sync with dali_regaug.saliency.regions.PARAMS.
+// Per-sample record. Layout owned by dali_regaug.records.SCORES (tests/test_records.py).
 struct ScoreParams {
   int height;  // region size in pixels
   int width;
   i64 offset;  // start of this sample's table in `sat` (height * width ints)
 };
+static_assert(sizeof(ScoreParams) == 16, "ScoreParams: see dali_regaug.records.SCORES");
 
 // Sum over rows [0, a) and columns [0, b) from the inclusive prefix table t.
 template <typename I>

@@ -26,15 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from dali_regaug import fill as fill_mod
-from dali_regaug import rng, validate
+from dali_regaug import records, rng, validate
 from dali_regaug.ops.base import MaskOp
 
-# kernels/grid_mask.cu GridMaskParams, field for field.
-PARAMS_DTYPE = np.dtype([("key", "<u8"), ("apply", "<i4"), ("d", "<i4"), ("keep", "<i4"),
-                         ("off_x", "<i4"), ("off_y", "<i4"), ("reverse", "<i4"),
-                         ("rotated", "<i4"), ("unit_threshold", "<u4"), ("cos_t", "<f4"),
-                         ("sin_t", "<f4"), ("angle", "<f4"), ("pad", "<i4")])
-UNIT_ONE = 1 << 24  # unit_threshold meaning "always drop"
+PARAMS_DTYPE = records.GRID_MASK
+UNIT_ONE = records.UNIT_ONE
 
 
 class GridMask(MaskOp):

@@ -7,16 +7,14 @@ in use; later boxes paint over earlier ones, and a box of zero area covers nothi
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from dali_regaug import records
 
-@functools.lru_cache(maxsize=None)
+
 def params_dtype(max_boxes: int) -> np.dtype:
-    """Record with room for ``max_boxes`` boxes (kernels/rectset.cuh RectHeader + boxes)."""
-    return np.dtype([("key", "<u8"), ("count", "<i4"), ("w_in", "<f4"), ("w_out", "<f4"),
-                     ("pad", "<i4"), ("boxes", "<i4", (max(1, max_boxes), 4))])
+    """Record with room for ``max_boxes`` boxes (:func:`dali_regaug.records.rect_set`)."""
+    return records.rect_set(max_boxes)
 
 
 def last_box(p: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import launch
+from dali_regaug import launch, records
 
-PARAMS = np.dtype([("height", "<i4"), ("width", "<i4"), ("offset", "<i8")])  # ScoreParams
+PARAMS = records.SCORES
 LEVELS = 255
 MAX_PIXELS = (2**31 - 1) // LEVELS  # a region sum stays below 2**31
 
