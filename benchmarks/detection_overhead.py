@@ -52,10 +52,10 @@ def host_us_per_image(boxes_per_image=7, batch=32, reps=50):
              for c in corner]
     labels = [np.arange(boxes_per_image, dtype=np.int32)] * batch
     shapes = [np.array([320, 320, 3])] * batch
-    op.sample_batch(shapes, boxes, labels)
+    op.sample_named({"shapes": shapes, "boxes": boxes, "labels": labels})
     start = time.perf_counter()
     for _ in range(reps):
-        op.sample_batch(shapes, boxes, labels)
+        op.sample_named({"shapes": shapes, "boxes": boxes, "labels": labels})
     return (time.perf_counter() - start) / (reps * batch) * 1e6
 
 

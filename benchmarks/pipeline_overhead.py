@@ -55,7 +55,7 @@ def measure(build, iters):
     """Images/s of a freshly built pipeline over ``iters`` batches after a warm-up. The
     pipeline is torn down afterwards: an idle async pipeline still finishes its prefetched
     batches, which would steal CPU from the next variant measured."""
-    pipe = build()
+    pipe = build().pipe
     for _ in range(WARMUP):
         pipe.run()
     start = time.perf_counter()

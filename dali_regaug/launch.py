@@ -18,8 +18,9 @@ import functools
 
 import numpy as np
 
-from dali_regaug import records, validate
-from dali_regaug.kernels import COMPILE_OPTIONS, DTYPES, kernel_name, source_path
+from dali_regaug import batch as batch_mod
+from dali_regaug import records
+from dali_regaug.kernels import COMPILE_OPTIONS, kernel_name, source_path
 
 TABLE_DTYPE = records.TABLE
 BLOCK = 256
@@ -95,67 +96,29 @@ def _cupy_function(device: int, op: str, name: str):
 
 
 def backend_for(images, backend=None):
-    """``backend`` itself, or the backend that owns ``images``' memory (None for NumPy)."""
+    """The one place that decides where a call runs: ``backend`` itself when it is a launch
+    backend, the emulator for ``"emulator"``, CuPy for CuPy arrays, else ``None`` (the NumPy
+    path). Backends are made once per process."""
     if backend == "emulator":
-        return EmulatorBackend()
+        return _emulator()
     if backend is not None and backend != "numpy":
         return backend
     first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
+    if isinstance(first, batch_mod.Batch):
+        first = first.arrays[0] if first.arrays else None
     if backend is None and type(first).__module__.startswith("cupy"):
-        return CupyBackend()
+        return _cupy()
     return None
 
 
-def describe(images, layout: str, name: str = "images"):
-    """``(arrays, heights, widths, channels, dtype)`` of a batch, validated."""
-    arrays = list(images)
-    if not arrays:
-        return arrays, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, None
-    dtype = np.dtype(arrays[0].dtype)
-    if dtype.name not in DTYPES:
-        raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
-                        f"{', '.join(DTYPES)}")
-    validate.image_shapes([a.shape for a in arrays], layout, name)
-    shapes = np.array([a.shape for a in arrays])
-    if any(np.dtype(a.dtype) != dtype for a in arrays):
-        raise TypeError(f"{name} mixes dtypes: {sorted({np.dtype(a.dtype).name for a in arrays})}")
-    ch = shapes[:, 2] if layout == "HWC" else shapes[:, 0]
-    if (ch != ch[0]).any():
-        raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
-    if ch[0] > 255:
-        raise ValueError(f"{name} has {ch[0]} channels ({layout}): at most 255 are supported")
-    h, w = (shapes[:, 0], shapes[:, 1]) if layout == "HWC" else (shapes[:, 1], shapes[:, 2])
-    return arrays, h.astype(np.int64), w.astype(np.int64), int(ch[0]), dtype
+@functools.lru_cache(maxsize=None)
+def _emulator():
+    return EmulatorBackend()
 
 
-def check_out(out, arrays):
-    """``out`` validated against the batch it receives (``arrays``, as :func:`describe`
-    returns them): one C-contiguous array of the stacked batch's shape and dtype, on the
-    same kind of device."""
-    if not arrays:
-        return out
-    dtype = np.dtype(arrays[0].dtype)
-    if any(a.shape != arrays[0].shape for a in arrays):
-        raise ValueError("out needs a batch of samples of one shape")
-    shape = (len(arrays), *arrays[0].shape)
-    if isinstance(out, (list, tuple)) or not hasattr(out, "shape"):
-        raise TypeError(f"out must be one array of the stacked batch's shape {shape}, got "
-                        f"{type(out).__name__}")
-    if type(out).__module__.split(".")[0] != type(arrays[0]).__module__.split(".")[0] or \
-            tuple(out.shape) != shape or np.dtype(out.dtype) != dtype or \
-            not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {type(arrays[0]).__name__} of shape "
-                         f"{shape} and dtype {dtype}, got {type(out).__name__} "
-                         f"{tuple(out.shape)} {np.dtype(out.dtype)}")
-    return out
-
-
-def overlaps(out, arrays, backend=None) -> bool:
-    """Whether ``out``'s memory overlaps any of ``arrays``'."""
-    pointer = (backend or NumpyHost).pointer
-    lo = pointer(out)
-    hi = lo + out.nbytes
-    return any(pointer(a) < hi and lo < pointer(a) + a.nbytes for a in arrays)
+@functools.lru_cache(maxsize=None)
+def _cupy():
+    return CupyBackend()
 
 
 def index_type(max_elements: int, stride: int) -> str:
@@ -172,8 +135,9 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     ----------
     op : str
         Kernel file, e.g. ``"grid_mask"``.
-    images : list of arrays or array
-        The batch (list of ``(H, W, C)``/``(C, H, W)`` arrays, or one stacked 4-D array).
+    images : list of arrays, array or dali_regaug.batch.Batch
+        The batch (list of ``(H, W, C)``/``(C, H, W)`` arrays, one stacked 4-D array, or
+        the caller's :func:`dali_regaug.batch.describe` of it).
     params : structured ndarray or list of arrays
         Host parameter records, one per sample, or per-sample device byte arrays (as DALI
         hands them to a GPU ``python_function``).
@@ -184,8 +148,8 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     images2 : list of arrays, optional
         Second source (the composite's ``b``), same shapes as ``images``.
     out : array, optional
-        The stacked outputs (see :func:`check_out`); it may be ``images`` itself for
-        kernels that read and write each element at one index.
+        The stacked outputs (see :func:`dali_regaug.batch.check_out`); it may be
+        ``images`` itself for kernels that read and write each element at one index.
     out_dtype : numpy dtype, optional
         Of the outputs, when it is not the images' (region scores).
     block, max_grid_x : int
@@ -198,15 +162,14 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     -------
     Outputs in the structure of ``images``: a list of arrays, or one stacked array.
     """
-    arrays, h, w, c, dtype = describe(images, layout)
-    stacked = not isinstance(images, (list, tuple))
+    arrays, h, w, c, dtype, stacked = batch_mod.describe(images, layout)
     if not arrays:
         return images if stacked else []
     xp, n = backend.xp, len(arrays)
     same = all(a.shape == arrays[0].shape for a in arrays)
     out_dtype = dtype if out_dtype is None else np.dtype(out_dtype)
     if out is not None:
-        out_all = check_out(out, arrays)
+        out_all = batch_mod.check_out(out, arrays)
         outs = list(out_all)
     elif same:
         out_all = xp.empty((n, *arrays[0].shape), out_dtype)

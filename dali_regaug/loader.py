@@ -16,23 +16,36 @@ prefetched batch of the next epoch already gets that epoch's probability.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 from dali_regaug import registry
+
+
+class Targets(NamedTuple):
+    """A training batch's targets: each sample's label, its partner's, and the weight of its
+    own (``loss = lam * CE(labels) + (1 - lam) * CE(labels_b)``). Without a mixing operator
+    ``labels_b`` is ``labels`` and ``lam`` is 1, so one loop serves every spec."""
+
+    labels: object
+    labels_b: object
+    lam: object
 
 
 class Loader:
     """Iterate ``(images, targets)`` over a pipeline built by ``build(checkpoint=...)``.
 
-    ``targets`` is the label tensor, or ``(labels_a, labels_b, lam)`` when the pipeline
-    mixes. With ``with_info=True`` a third item holds the other outputs by name
-    (``sample_id``, ``crop``, ``flip``, and ``visible`` with a saliency bank).
+    For training, ``targets`` is a :class:`Targets` triple ``(labels, labels_b, lam)``
+    whether the spec mixes or not (``mixed_cross_entropy(logits, *targets)``); for
+    evaluation, the label tensor. With ``with_info=True`` a third item holds the other
+    outputs by name (``sample_id``, ``crop``, ``flip``, and ``visible`` with a saliency
+    bank).
 
     Parameters
     ----------
     build : callable
-        ``build(checkpoint=None)`` returns a built pipeline with ``output_names`` and a
+        ``build(checkpoint=None)`` returns a :class:`~dali_regaug.pipelines.Built` with a
         reader named ``"reader"``, such as :func:`dali_regaug.pipelines.train_pipeline`
-        with its other arguments bound (see :meth:`train`, :meth:`val`).
+        with its other arguments bound (see :meth:`train_loader`, :meth:`val_loader`).
     train : bool
         Drop the last partial batch (every rank then has the same ``len``); otherwise
         return every sample once per epoch.
@@ -65,13 +78,14 @@ class Loader:
         dataset = load_dataset(data, skip_corrupt=skip_corrupt, classes=classes)
         return cls(lambda checkpoint: val_pipeline(dataset, **kwargs), train=False)
 
-    def _setup(self, pipe):
-        self.pipe, self._it = pipe, None
+    def _setup(self, built):
+        self.built, self._it = built, None
+        pipe = built.pipe
         batch = pipe.max_batch_size
-        self.iterations_per_epoch = -(-pipe.shard_size // batch)  # the pipeline's runs
+        self.iterations_per_epoch = -(-built.shard_size // batch)  # the pipeline's runs
         # what DALI's iterator hands out: with dropping, every rank gets the smallest
         # shard's full batches (floor(N / shards) // batch), whatever its own shard holds
-        smallest = pipe.reader_meta("reader")["epoch_size"] // pipe.shard[1]
+        smallest = pipe.reader_meta("reader")["epoch_size"] // built.shard[1]
         self._len = smallest // batch if self.train else self.iterations_per_epoch
         registry.set_epoch_length(pipe, self.iterations_per_epoch, self.first_epoch)
 
@@ -79,15 +93,19 @@ class Loader:
         return self._len
 
     @property
+    def pipe(self):
+        """DALI's pipeline."""
+        return self.built.pipe
+
+    @property
     def dataset(self):
-        return self.pipe.dataset
+        return self.built.dataset
 
     @property
     def stream(self) -> dict:
-        """What the batches depend on: the pipeline's ``stream`` record (the pipelines of
-        :mod:`dali_regaug.pipelines` set one), else its batch size."""
-        return dict(getattr(self.pipe, "stream", None) or
-                    {"batch_size": self.pipe.max_batch_size})
+        """What the batches depend on: the pipeline's ``stream`` record, else its batch
+        size."""
+        return dict(self.built.stream or {"batch_size": self.pipe.max_batch_size})
 
     def set_epoch(self, epoch: int) -> None:
         """Start at ``epoch`` (before the first batch), or check that the loader is there:
@@ -121,7 +139,7 @@ class Loader:
                 from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
                 policy = LastBatchPolicy.DROP if self.train else LastBatchPolicy.PARTIAL
-                self._it = DALIGenericIterator(self.pipe, self.pipe.output_names,
+                self._it = DALIGenericIterator(self.pipe, self.built.output_names,
                                                reader_name="reader", auto_reset=True,
                                                last_batch_policy=policy)
             return next(self._it)[0]
@@ -130,7 +148,10 @@ class Loader:
         labels = data["labels"].reshape(-1).long()
         targets = labels
         if "lam" in data:
-            targets = (labels, data["labels_b"].reshape(-1).long(), data["lam"].reshape(-1))
+            targets = Targets(labels, data["labels_b"].reshape(-1).long(),
+                              data["lam"].reshape(-1))
+        elif self.train:
+            targets = Targets(labels, labels, labels.new_ones(len(labels)).float())
         if not self.with_info:
             return data["images"], targets
         info = {k: v for k, v in data.items() if k not in ("images", "labels", "labels_b", "lam")}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dali_regaug import fn as rfn
-from dali_regaug import registry, spec
+from dali_regaug import spec
 
 # One row per spec; each row sees the same cropped, flipped, normalized images.
 DEFAULT_SPECS = (
@@ -54,20 +54,20 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
 
     def augment(images, labels, ids, views):
         outs, params = [images], []
-        saliency = dict(sample_ids=ids, crops=views[0], flips=views[1], bank=bank) \
-            if bank is not None else {}
         for r, text in enumerate(specs):
-            x, _, row = spec.build(text, images, labels, layout="CHW", seed=seed + 10 * r,
-                                   return_params=True, prefix=f"row{r}_", **saliency)
+            x, _, row = spec.build(text, images, {"labels": labels}, layout="CHW",
+                                   views=dict(sample_ids=ids, crops=views[0], flips=views[1]),
+                                   bank=bank, seed=seed + 10 * r, return_params=True,
+                                   prefix=f"row{r}_")
             outs.append(x)
             names.append([name for name, _ in row])
             params += [p for _, p in row]
         return tuple(outs) + tuple(params)
 
-    pipe = train_pipeline(files, batch_size=len(files), size=size, device=device, seed=seed,
-                          shuffle=False, augment=augment)
-    res = _run(pipe, files)
-    first = len(pipe.output_names)  # the augment's extra outputs start here
+    built = train_pipeline(files, batch_size=len(files), size=size, device=device, seed=seed,
+                           shuffle=False, augment=augment)
+    res = _run(built.pipe, files)
+    first = built.output_names.index("extra_0")  # the augment's extra outputs start here
     rows = [_to_uint8(res[0], IMAGENET_MEAN, IMAGENET_STD)]
     rows += [_to_uint8(res[first + r], IMAGENET_MEAN, IMAGENET_STD) for r in range(len(specs))]
     if show_params:
@@ -75,16 +75,18 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
         for text, row in zip(specs, names):
             for name in row:
                 print(f"{text} [{name}]:")
-                for i, rec in enumerate(rfn.decode_params(registry.ops(pipe)[name], res[k])):
-                    print(f"  image {i}: {_fmt(rec)}")
+                op = built.ops[name]
+                recs = rfn.decode_params(op, res[k])
+                for i, text in enumerate(op.explain(recs, np.full((len(recs), 2), size))):
+                    print(f"  image {i}: {text}")
                 k += 1
     labels = ["input"] + [spec.describe(s) for s in specs]
     if bank is not None:
-        ids, crop, flip = (_array(res[pipe.output_names.index(k)]) for k in TRAIN_EXTRAS)
+        ids, crop, flip = (_array(res[built.output_names.index(k)]) for k in TRAIN_EXTRAS)
         maps = bank.read(ids.reshape(-1), crop, flip, (size, size))[0]
         rows.insert(1, _heat(rows[0], maps))
         labels.insert(1, "saliency (spectral residual)")
-        del pipe, res  # the pipeline reads the bank until it is shut down
+        del built, res  # the pipeline reads the bank until it is shut down
         bank.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     _grid(rows, labels).save(out)
@@ -93,7 +95,7 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
 
 def guided(specs) -> bool:
     """Whether any spec has a saliency-guided operator."""
-    return any(name in spec.GUIDED for text in specs for name, _ in spec.parse(text))
+    return any(c.operator.guided for text in specs for c in spec.parse(text))
 
 
 def spectral_bank(files, size=16):
@@ -149,7 +151,7 @@ COCO_SPECS = (
     "bbox_erasing(mode=image,p=1)",
     "bbox_erasing(mode=object,object_prob=1)",
     "bbox_erasing(p=1,object_prob=1,min_visibility=0.5,shrink=true)",
-    "cutmix(alpha=1,min_visibility=0.3)",
+    "cutmix_detection(alpha=1,min_visibility=0.3)",
     "grid_mask(d=32-64)",
 )
 
@@ -174,10 +176,10 @@ def run_coco(root, *, out: Path, specs=COCO_SPECS, columns=5, size=256, seed=0,
 
     rows = []
     for text in ("none", *specs):  # same seed: every row sees the same crops and flips
-        pipe = detection_pipeline(root, batch_size=columns, size=size, augment=text,
-                                  masks="polygon", device=device, seed=seed)
+        built = detection_pipeline(root, batch_size=columns, size=size, augment=text,
+                                   masks="polygon", device=device, seed=seed)
         images, boxes, labels, count, _, polygons, vertices = _run(
-            pipe, sorted(str(p) for p in coco_files(root)[0].iterdir()))
+            built.pipe, sorted(str(p) for p in coco_files(root)[0].iterdir()))
         rows.append(_draw_boxes(_to_uint8(images, IMAGENET_MEAN, IMAGENET_STD),
                                 _array(boxes), _array(count).reshape(-1), _array(polygons),
                                 _array(vertices)))
@@ -212,11 +214,6 @@ def _to_uint8(tl, mean, std):
     x = np.stack([np.asarray(tl.at(i)) for i in range(len(tl))])  # N, C, H, W
     x = x.transpose(0, 2, 3, 1) * np.float32(std) + np.float32(mean)
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-def _fmt(rec) -> str:
-    names = [n for n in rec.dtype.names if n != "pad"]
-    return ", ".join(f"{n}={rec[n].tolist()}" for n in names)
 
 
 def _grid(rows, labels, pad=6, label_w=300):

@@ -8,10 +8,15 @@ batches)`` account for both; :class:`dali_regaug.loader.Loader` uses them.
 
 from __future__ import annotations
 
+import weakref
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -> {name: op}
+
 
 def ops(pipe) -> dict:
-    """``{name: operator}`` of the region operators defined in ``pipe``."""
-    return pipe.__dict__.setdefault("_regaug_ops", {})
+    """``{name: operator}`` of the region operators defined in ``pipe`` (kept here, not on
+    DALI's pipeline object, and gone with the pipeline)."""
+    return _TABLES.setdefault(pipe, {})
 
 
 def register(op, name=None) -> str:
@@ -23,11 +28,31 @@ def register(op, name=None) -> str:
         raise RuntimeError("dali_regaug.fn operators must be called inside a pipeline "
                            "definition (@pipeline_def or `with pipe:`)")
     table = ops(pipe)
-    name = name or f"{op.kernel}_{len(table)}"
+    name = name or f"{op.name}_{len(table)}"
     if name in table:
         raise ValueError(f"name={name!r} is already used by another operator of this pipeline")
     table[name] = op
+    op.epoch_samples = _EpochSamples(pipe)
     return name
+
+
+class _EpochSamples:
+    """The samples per epoch of ``pipe``'s readers, asked of DALI once the pipeline runs
+    (for the warning of a schedule that is never driven); None when it has no reader."""
+
+    def __init__(self, pipe):
+        self.pipe, self.value = weakref.ref(pipe), False
+
+    def get(self):
+        if self.value is False:
+            pipe = self.pipe()
+            try:
+                sizes = [int(m["epoch_size_padded"]) // max(1, int(m.get("number_of_shards", 1)))
+                         for m in pipe.reader_meta().values()] if pipe is not None else []
+            except RuntimeError:  # not built yet
+                return None
+            self.value = min(sizes) if sizes else None
+        return self.value
 
 
 def set_epoch(pipe, epoch: int) -> None:

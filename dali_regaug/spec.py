@@ -1,13 +1,14 @@
 """A small declarative form for a chain of region operators, so that the CLI, benchmarks,
-tests and user code build identical pipelines from one string or dict.
+tests and user code build identical pipelines from one string or dict. Names, arguments,
+their types and ranges all come from the operators' declarations
+(:mod:`dali_regaug.ops.catalog`; ``dali-regaug ops`` lists them).
 
 String form: operators joined by ``+``, each ``name(arg=value, ...)``::
 
     "gridmask(r=0.6,d=96-224,p=0.8,ramp=240) + cutmix(alpha=1.0)"
 
-* ``name`` is a function of :mod:`dali_regaug.fn` (``grid_mask``, ``random_erasing``,
-  ``cutout``, ``cutmix``, ``mixup``, ``mix``; with a saliency bank ``keep_cutout``,
-  ``keep_paste``, ``keep_cutmix``, ``cam_erasing``), or an alias (``gridmask``, ``erasing``).
+* ``name`` is an operator of :mod:`dali_regaug.fn` or one of its aliases (``gridmask``,
+  ``erasing``).
 * ``a-b`` is the range ``(a, b)``, ``[a,b,c]`` any sequence (such as a per-channel
   ``fill``); numbers, ``true``/``false`` and bare words (``fill=random``) are read as such.
 * ``p`` is short for ``prob``; ``ramp=E`` turns ``prob`` into the linear ramp
@@ -25,27 +26,37 @@ schedules are read as plain numbers. At most one mixing operator may appear.
 
 from __future__ import annotations
 
-import inspect
 import re
+from typing import NamedTuple
 
 import numpy as np
 
 from dali_regaug import schedule
+from dali_regaug.declare import COMMON
+from dali_regaug.ops import catalog
 
-ALIASES = {"gridmask": "grid_mask", "erasing": "random_erasing", "random_erase": "random_erasing"}
-MASKS = ("grid_mask", "random_erasing", "cutout")
-MIXING = ("cutmix", "mixup", "mix", "keep_cutmix")
-BOXES = ("bbox_erasing",)  # detection: they take and return boxes and labels
-GUIDED = ("keep_cutout", "keep_paste", "keep_cutmix", "cam_erasing")  # read saliency maps
+SPEC_COMMON = tuple(a for a in COMMON if a.name in ("seed", "backend"))  # also in specs
+
 _ARG_ALIASES = {"p": "prob"}
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 _NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(f"^({_NUMBER})-({_NUMBER})$")
 
 
-def parse(spec) -> list[tuple[str, dict]]:
-    """``[(operator name, kwargs), ...]`` from a string, dict or list; names and argument
-    names are checked here, values when the pipeline is built.
+class Config(NamedTuple):
+    """One operator of a spec: its name and its arguments (checked against its declaration)."""
+
+    name: str
+    kwargs: dict
+
+    @property
+    def operator(self):
+        return catalog.get(self.name)
+
+
+def parse(spec) -> list[Config]:
+    """``[Config(name, kwargs), ...]`` from a string, dict or list; names, argument names
+    and values are checked against the declarations.
 
     Parameters
     ----------
@@ -63,7 +74,7 @@ def parse(spec) -> list[tuple[str, dict]]:
     else:
         raise TypeError(f"augment={spec!r}: expected a string, a dict or a list of (name, kwargs)")
     ops = [_check(name, dict(kwargs or {})) for name, kwargs in items]
-    mixing = [name for name, _ in ops if name in MIXING]
+    mixing = [c.name for c in ops if c.operator.mixes]
     if len(mixing) > 1:
         raise ValueError(f"augment: at most one mixing operator, got {mixing}")
     return ops
@@ -93,33 +104,35 @@ def describe(spec) -> str:
                                  f"string (it would read back as {_value(text)!r})")
             yield f"{k}={text}"
 
-    return " + ".join(f"{name}({','.join(args(name, kw))})" for name, kw in parse(spec))
+    return " + ".join(f"{c.name}({','.join(args(c.name, c.kwargs))})" for c in parse(spec))
 
 
 def mixes(spec) -> bool:
-    """Whether the spec has a mixing operator (the targets are then a label triple)."""
-    return any(name in MIXING for name, _ in parse(spec))
+    """Whether the spec has a mixing operator (the targets then gain the partner's labels
+    and a weight)."""
+    return any(c.operator.mixes for c in parse(spec))
 
 
-def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None,
-          vertices=None, sample_ids=None, crops=None, flips=None, bank=None, seed=None,
+def build(spec, images, targets: dict, *, layout, views=None, bank=None, seed=None,
           return_params=False, prefix=""):
     """Apply the spec's operators in order inside a pipeline definition.
+
+    Each operator gets the inputs it declares from ``targets`` and ``views`` by name, and
+    its outputs replace them by name (mixing adds ``labels_b`` and ``lam``).
 
     Parameters
     ----------
     spec : str, dict or list
         See :func:`parse`.
-    images, labels : DataNode
+    images : DataNode
+    targets : dict of DataNode
+        What each sample's label is: ``labels`` (classification), or ``boxes`` and
+        ``labels`` with optional ``masks``, ``polygons`` and ``vertices`` (detection). An
+        operator that mixes samples must take and update all of them.
     layout : {"HWC", "CHW"}
-    boxes, masks, polygons, vertices : DataNode, optional
-        Detection: ltrb boxes (one row per label), optional uint8 pixel masks and optional
-        instance polygons, which ``bbox_erasing`` and ``cutmix`` update; the other mixing
-        operators are then refused.
-    sample_ids : DataNode, optional
-        Passed to every operator (each sample's draws then follow its id).
-    crops, flips : DataNode, optional
-        The views' crop windows and flips, for the saliency-guided operators.
+    views : dict of DataNode, optional
+        ``sample_ids`` (passed to every operator: each sample's draws then follow its id),
+        and ``crops`` and ``flips`` (the views, for the saliency-guided operators).
     bank : SaliencyBank, optional
         Their saliency maps (:mod:`dali_regaug.saliency`).
     seed : int, optional
@@ -131,47 +144,59 @@ def build(spec, images, labels, *, layout, boxes=None, masks=None, polygons=None
 
     Returns
     -------
-    (images, targets), plus the parameters if asked; ``targets`` is ``(labels,)`` or
-    ``(labels_a, labels_b, lam)``, or with boxes ``(boxes, labels)``, then ``masks``, then
-    ``polygons`` and ``vertices``, those given.
+    (images, targets), plus the parameters if asked; ``targets`` is a dict by name.
     """
     from dali_regaug import fn as rfn
 
-    targets, params = (labels,), []
-    if boxes is not None:
-        given = dict(boxes=boxes, labels=labels, masks=masks, polygons=polygons,
-                     vertices=vertices)
-        names = [k for k, v in given.items() if v is not None]
-        targets = tuple(given[k] for k in names)
-    for k, (name, kwargs) in enumerate(parse(spec)):
-        if name in MIXING and name != "cutmix" and boxes is not None:
-            raise ValueError(f"augment: {name} has no detection mode; use cutmix, "
-                             f"bbox_erasing or a mask operator ({', '.join(MASKS)})")
-        if name in BOXES and boxes is None:
-            raise ValueError(f"augment: {name} needs boxes; use it in a detection pipeline")
-        if name in GUIDED and (bank is None or crops is None or sample_ids is None):
-            raise ValueError(f"augment: {name} reads saliency maps; give the pipeline a "
-                             f"bank (train_pipeline(bank=...), train --saliency ...)")
-        kwargs = dict(kwargs, layout=layout, sample_ids=sample_ids, return_params=True,
-                      name=f"{prefix}{name}_{k}")
+    targets = {k: v for k, v in targets.items() if v is not None}
+    views = {k: v for k, v in (views or {}).items() if v is not None}
+    context = {"bank": bank}
+    params = []
+    for k, cfg in enumerate(parse(spec)):
+        decl = cfg.operator
+        nodes = {**targets, **views}
+        takes = {p.name for p in decl.all_inputs}
+        missing = [p.name for p in decl.all_inputs if not p.optional and p.name not in nodes]
+        missing += [a.name for a in decl.all_args if a.kind == "object" and
+                    a.name in context and context[a.name] is None]
+        if missing:
+            raise ValueError(f"augment: {decl.name} needs {', '.join(missing)}, which this "
+                             f"pipeline does not give it" + _hint(missing))
+        left = sorted(set(targets) - takes)
+        if decl.partners == "batch" and left:
+            raise ValueError(f"augment: {decl.name} mixes samples but would leave their "
+                             f"{', '.join(left)} unmixed; use an operator that takes them "
+                             f"({_taking(set(targets))})")
+        kwargs = dict(cfg.kwargs, layout=layout, return_params=True, name=f"{prefix}{decl.name}_{k}",
+                      **{a.name: context[a.name] for a in decl.all_args if a.name in context})
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
-        if name in BOXES or (name in MIXING and boxes is not None):  # cutmix's detection mode
-            images, *targets, p = getattr(rfn, name)(images, **dict(zip(names, targets)),
-                                                     **kwargs)
-        elif name in GUIDED:
-            views = dict(kwargs, sample_ids=sample_ids, crops=crops, flips=flips, bank=bank)
-            if name in MIXING:
-                images, *targets, p = getattr(rfn, name)(images, labels, **views)
-            else:
-                images, p = getattr(rfn, name)(images, **views)
-        elif name in MIXING:
-            images, *targets, p = getattr(rfn, name)(images, labels, **kwargs)
-        else:
-            images, p = getattr(rfn, name)(images, **kwargs)
-        params.append((kwargs["name"], p))
-    out = images, tuple(targets)
+        outs = getattr(rfn, decl.name)(images, **{n: nodes[n] for n in takes if n in nodes},
+                                       **kwargs)
+        names = ["images"] + [p.name for p in decl.outputs
+                              if p.public and (not p.optional or p.of in nodes)] + ["params"]
+        produced = dict(zip(names, outs))
+        images = produced.pop("images")
+        params.append((kwargs["name"], produced.pop("params")))
+        targets.update(produced)
+    out = images, targets
     return out + (params,) if return_params else out
+
+
+def _hint(missing) -> str:
+    if "bank" in missing or "crops" in missing:
+        return " (saliency-guided: give the pipeline a bank, train_pipeline(bank=...), " \
+               "train --saliency ...)"
+    if "boxes" in missing:
+        return " (use it in a detection pipeline)"
+    return ""
+
+
+def _taking(targets) -> str:
+    """The operators that take every one of ``targets``."""
+    names = [n for n, d in catalog.operators().items()
+             if targets <= {p.name for p in d.all_inputs}]
+    return ", ".join(names) or "none"
 
 
 def _split(text, sep="+"):
@@ -198,13 +223,19 @@ def _parse_call(text):
         key = key.strip()
         if key in kwargs:  # a dict keeps one; p and prob together are _check's to refuse
             raise ValueError(f"augment: {key} is given twice in {text.strip()!r}")
-        kwargs[key] = _value(raw.strip())
+        kwargs[key] = _value(raw.strip(), key)
     return m.group(1), kwargs
 
 
-def _value(raw):
-    if raw[:1] and raw[:1] in "([" and raw[-1:] in ")]":
-        return tuple(_value(x.strip()) for x in _split(raw[1:-1], ",") if x.strip())
+def _value(raw, key="value"):
+    if raw[:1] == "(" and raw[-1:] == ")":
+        inner = [x.strip() for x in _split(raw[1:-1], ",") if x.strip()]
+        hint = f"{key}={inner[0]}-{inner[1]}" if len(inner) == 2 else \
+            f"{key}=[{','.join(inner)}]"
+        raise ValueError(f"augment: {key}={raw} is not spec syntax: write a range as a-b "
+                         f"and a sequence as [a,b,c] ({hint})")
+    if raw[:1] == "[" and raw[-1:] == "]":
+        return tuple(_value(x.strip(), key) for x in _split(raw[1:-1], ",") if x.strip())
     low = raw.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -233,32 +264,32 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _check(name, kwargs):
-    from dali_regaug import fn as rfn
-
-    name = ALIASES.get(str(name).lower(), str(name).lower())
-    if name not in MASKS + MIXING + BOXES + GUIDED:
-        raise ValueError(f"augment: unknown operator {name!r}; expected one of "
-                         f"{', '.join(MASKS + MIXING + BOXES + GUIDED)} "
-                         f"(or {', '.join(ALIASES)})")
+def _check(name, kwargs) -> Config:
+    try:
+        decl = catalog.get(name)
+    except ValueError as err:
+        raise ValueError(f"augment: {err}") from None
     renamed = [_ARG_ALIASES.get(k, k) for k in kwargs]
     twice = sorted({k for k in renamed if renamed.count(k) > 1})
     if twice:
-        raise ValueError(f"augment: {name} is given {', '.join(twice)} twice")
+        raise ValueError(f"augment: {decl.name} is given {', '.join(twice)} twice")
     kwargs = {_ARG_ALIASES.get(k, k): _plain(v) for k, v in kwargs.items() if v is not None}
     ramp, start = kwargs.pop("ramp", None), kwargs.pop("start", None)
     if start is not None and ramp is None:
-        raise ValueError(f"augment: {name} has start={start} without ramp=E (start is the "
-                         f"probability of a ramp at epoch 0)")
-    allowed = [p for p in inspect.signature(getattr(rfn, name)).parameters
-               if p not in ("images", "labels", "boxes", "masks", "polygons", "vertices",
-                            "layout", "sample_ids", "crops", "flips", "bank",
-                            "return_params", "name")]
+        raise ValueError(f"augment: {decl.name} has start={start} without ramp=E (start is "
+                         f"the probability of a ramp at epoch 0)")
+    allowed = {a.name: a for a in (*decl.all_args, *SPEC_COMMON) if a.spec}
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ValueError(f"augment: {name} has no argument {', '.join(unknown)}; expected "
-                         f"{', '.join(allowed + ['p', 'ramp'])}")
+        raise ValueError(f"augment: {decl.name} has no argument {', '.join(unknown)}; expected "
+                         f"{', '.join(list(allowed) + ['p', 'ramp'])} (dali-regaug ops "
+                         f"{decl.name})")
     if ramp is not None:
         kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=ramp,
                                          start=start or 0.0)
-    return name, kwargs
+    for key, value in kwargs.items():
+        try:
+            allowed[key].validate(value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"augment: {decl.name}: {err}") from None
+    return Config(decl.name, kwargs)

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from dali_regaug import validate
-from dali_regaug.loader import Loader
+from dali_regaug.loader import Loader, Targets
 
-__all__ = ["Loader", "instance_masks", "mixed_cross_entropy", "soft_targets", "unpad"]
+__all__ = ["Loader", "Targets", "instance_masks", "mixed_cross_entropy", "soft_targets", "unpad"]
 
 
 def soft_targets(y_a, y_b, lam, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -58,9 +58,10 @@ def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> 
     _same_batch(len(logits), y_a=y_a, y_b=y_b, lam=lam)
     dev = logits.device
     lam = _column(lam).reshape(-1).to(dev, logits.dtype)
+    same = y_b is y_a  # no mixing (the Targets of a spec without one): one CE is enough
     ce = [F.cross_entropy(logits, _column(y).reshape(-1).long().to(dev), reduction="none",
-                          label_smoothing=label_smoothing) for y in (y_a, y_b)]
-    return (lam * ce[0] + (1 - lam) * ce[1]).mean()
+                          label_smoothing=label_smoothing) for y in (y_a, y_b)[:2 - same]]
+    return (lam * ce[0]).mean() if same else (lam * ce[0] + (1 - lam) * ce[1]).mean()
 
 
 def unpad(boxes, labels, count) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from dali_regaug import schedule, spec
+from dali_regaug.ops import catalog
 from dali_regaug.saliency import producers
 from dali_regaug.torch import Loader, mixed_cross_entropy
 
@@ -207,13 +208,14 @@ def load(path, device="cpu") -> dict:
 def _bank(cfg, augment, n, distributed=False):
     """The saliency bank of a run, or None; checks that producer and operators go together.
     Under DDP the ranks share rank 0's bank (one node: its shared memory)."""
-    guided = [name for name, _ in augment if name in spec.GUIDED]
+    guided = [c.name for c in spec.parse(augment) if c.operator.guided]
     if guided and not cfg.saliency:
         raise ValueError(f"augment uses {', '.join(guided)}, which reads saliency maps: "
                          f"choose a producer with --saliency free|vanilla|lowres|gradcam")
     if cfg.saliency and not guided:
         raise ValueError(f"--saliency {cfg.saliency} fills a bank that nothing reads: add a "
-                         f"guided operator to --augment ({', '.join(spec.GUIDED)})")
+                         f"guided operator to --augment ("
+                         f"{', '.join(n for n, d in catalog.operators().items() if d.guided)})")
     if not cfg.saliency:
         return None
     from dali_regaug.saliency import SaliencyBank

@@ -4,8 +4,9 @@ from dali_regaug.pipelines.classification import (IMAGENET_MEAN, IMAGENET_STD, l
                                                   resolve_device, resolve_shard, sample_images,
                                                   train_pipeline, val_pipeline)
 from dali_regaug.pipelines.detection import coco_files, detection_pipeline
+from dali_regaug.pipelines.built import Built
 from dali_regaug.pipelines.folder import Dataset, find_corrupt, scan
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Dataset", "coco_files", "detection_pipeline",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Built", "Dataset", "coco_files", "detection_pipeline",
            "find_corrupt", "load_dataset", "resolve_device", "resolve_shard", "sample_images",
            "scan", "train_pipeline", "val_pipeline"]

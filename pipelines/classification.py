@@ -21,6 +21,7 @@ import numpy as np
 from nvidia.dali import fn, pipeline_def, types
 
 from dali_regaug import spec, validate
+from dali_regaug.pipelines.built import Built
 from dali_regaug.pipelines.folder import Dataset, scan
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -91,12 +92,13 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
                    seed=None, shard_id=None, num_shards=None, shuffle=True, mirror=True,
                    area=(0.08, 1.0), aspect=(3 / 4, 4 / 3), num_threads=None,
                    prefetch_queue_depth=2, skip_corrupt=False, checkpoint=None, bank=None):
-    """A built training pipeline.
+    """A built training pipeline (:class:`~dali_regaug.pipelines.built.Built`: DALI's
+    pipeline and its metadata).
 
-    Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``labels``
+    Outputs, named in ``output_names``: ``images`` (float32, normalized), ``labels``
     (int64), then ``labels_b`` and ``lam`` when ``augment`` mixes, then ``sample_id``
     (int64), ``crop`` (float32 ``(y0, x0, y1, x1)`` fractions of the decoded image) and
-    ``flip`` (int32, 1 when mirrored), then any extra outputs of a callable ``augment``, or
+    ``flip`` (int32, 1 when mirrored), then any extra outputs of a callable ``augment`` (``extra_0``, ...), or
     with a ``bank`` ``visible`` (uint8 ``(size, size)``, 0 where the operators erased the
     view or pasted another image into it; :mod:`dali_regaug.saliency.visible`).
 
@@ -142,10 +144,8 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
     layout = validate.layout(layout)
     area = validate.interval("area", area, 1e-6, 1.0)
     aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
-    mixes = not callable(augment) and spec.mixes(augment)
-    names = ["images", "labels"] + (["labels_b", "lam"] if mixes else []) + list(TRAIN_EXTRAS)
-    if bank is not None and not callable(augment):
-        names.append("visible")
+    configs = None if callable(augment) else spec.parse(augment)
+    names = ["images", "labels"]  # then the spec's other targets, filled in below
 
     @pipeline_def(**_pipe_args(batch_size, num_threads, dev, seed, shard,
                                prefetch_queue_depth))
@@ -163,21 +163,23 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
         hw = fn.cast(shape[0:2], dtype=types.FLOAT)
         crop = fn.cat(fn.cast(anchor, dtype=types.FLOAT) / hw,
                       fn.cast(anchor + extent, dtype=types.FLOAT) / hw)
-        extra = ()
+        extra = {}
         if callable(augment):
             views = {"views": (crop, flip)} if _takes_views(augment) else {}
             out = augment(images, labels, ids, **views)
-            images, *extra = out if isinstance(out, tuple) else (out,)
-            targets = (labels,)
+            images, *more = out if isinstance(out, tuple) else (out,)
+            targets = {"labels": labels}
+            extra = {f"extra_{i}": x for i, x in enumerate(more)}
         else:
-            images, targets, params = spec.build(augment, images, labels, layout=layout,
-                                                 sample_ids=ids, crops=crop, flips=flip,
-                                                 bank=bank, return_params=True)
+            images, targets, params = spec.build(
+                configs, images, {"labels": labels}, layout=layout, bank=bank,
+                views=dict(sample_ids=ids, crops=crop, flips=flip), return_params=True)
             if bank is not None:
-                extra = (_visible(params, size),)
-        return (images, *targets, ids, crop, flip, *extra)
+                extra = {"visible": _visible(params, size)}
+        names[1:] = [*targets, *TRAIN_EXTRAS, *extra]
+        return (images, *targets.values(), ids, crop, flip, *extra.values())
 
-    what = spec.describe(augment) if not callable(augment) else \
+    what = spec.describe(configs) if configs is not None else \
         f"callable {getattr(augment, '__qualname__', type(augment).__name__)}"
     stream = dict(batch_size=batch_size, augment=what, size=size, layout=layout, seed=seed,
                   shuffle=shuffle, mirror=mirror, area=list(area), aspect=list(aspect))
@@ -281,16 +283,15 @@ def _normalize(images, layout, **kw):
                                     mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), **kw)
 
 
-def _finish(pipe, checkpoint, dataset, names, shard, shards, stream):
-    """Build the pipeline and attach what a loader needs: output names, the dataset,
-    ``shard_size``, the samples per shard per epoch (the reader pads every shard to the
-    largest), and ``stream``, what its output depends on (checked on resume)."""
+def _finish(pipe, checkpoint, dataset, names, shard, shards, stream) -> Built:
+    """Build the pipeline, with what a loader needs beside it: output names, the dataset,
+    the shard and its size (the reader pads every shard to the largest), and ``stream``,
+    what its output depends on (checked on resume)."""
     p = pipe(checkpoint=checkpoint)
     p.build()
-    p.output_names, p.dataset, p.shard = names, dataset, (shard, shards)
-    p.shard_size = _shard_size(len(dataset), shards)
-    p.stream = dict(stream, rank=shard, world_size=shards, files=dataset.fingerprint())
-    return p
+    return Built(p, list(names), (shard, shards), _shard_size(len(dataset), shards),
+                 dict(stream, rank=shard, world_size=shards, files=dataset.fingerprint()),
+                 dataset)
 
 
 def _shard_size(n, shards):

@@ -20,6 +20,7 @@ from nvidia.dali import fn, math, pipeline_def, types
 from dali_regaug import sample_coco, spec, validate
 from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.pipelines import coco_boxes
+from dali_regaug.pipelines.built import Built
 from dali_regaug.pipelines.classification import _normalize, _pipe_args, resolve_device, \
     resolve_shard
 
@@ -44,9 +45,9 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
                        layout="CHW", device="auto", seed=None, shard_id=None, num_shards=None,
                        crop=True, mirror=True, num_threads=None, prefetch_queue_depth=2,
                        box_tolerance=1.0, strict_boxes=False):
-    """A built COCO pipeline.
+    """A built COCO pipeline (:class:`~dali_regaug.pipelines.built.Built`).
 
-    Outputs, named in ``pipe.output_names``: ``images`` (float32, normalized), ``boxes``
+    Outputs, named in ``output_names``: ``images`` (float32, normalized), ``boxes``
     (float32 ``(max_boxes, 4)`` ltrb fractions, zero rows after ``count``), ``labels``
     (int32 ``(max_boxes,)``, -1 after ``count``), ``count`` (int32), ``image_id``, then
     ``masks`` (uint8 ``(size, size)`` category per pixel) with ``masks="pixel"``, or
@@ -84,7 +85,7 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
     num_threads : int, optional
     prefetch_queue_depth : int
     box_tolerance : float
-        Pixels a box may reach past its image: such boxes are clipped (``pipe.box_report``
+        Pixels a box may reach past its image: such boxes are clipped (``box_report``
         counts them); boxes further out are skipped with a warning naming the image and
         annotation ids (:mod:`dali_regaug.pipelines.coco_boxes`).
     strict_boxes : bool
@@ -145,9 +146,11 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
                                  antialias=False) for m in pixel_masks]
         if dev == "gpu":
             pixel_masks = [m.gpu() for m in pixel_masks]
-        images, (boxes, labels, *extra) = spec.build(
-            augment, images, labels, boxes=boxes, masks=(pixel_masks or [None])[0],
-            polygons=polygons, vertices=vertices, layout=layout)
+        images, targets = spec.build(
+            augment, images, dict(boxes=boxes, labels=labels, masks=(pixel_masks or [None])[0],
+                                  polygons=polygons, vertices=vertices), layout=layout)
+        boxes, labels = targets["boxes"], targets["labels"]
+        extra = [targets[k] for k in names[5:]]
         count = math.min(labels.shape(dtype=types.INT32)[0:1], max_boxes)
         boxes = _pad(boxes, max_boxes, 0.0)
         labels = _pad(labels, max_boxes, -1)
@@ -163,13 +166,11 @@ def detection_pipeline(root, *, batch_size, split="train", size=320, augment=Non
 
     p = pipe()
     p.build()
-    p.output_names, p.shard, p.box_report = names, (shard, shards), box_report
     size_ = p.epoch_size("reader")
     if shards > size_:
         raise ValueError(f"num_shards={shards} is larger than the dataset ({size_} images): "
                          f"some shards would be empty")
-    p.shard_size = -(-size_ // shards)
-    return p
+    return Built(p, names, (shard, shards), -(-size_ // shards), box_report=box_report)
 
 
 def _pad(rows, max_rows, fill):

@@ -11,7 +11,7 @@ from dali_regaug.launch import EmulatorBackend
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
-from dali_regaug.saliency import regions
+from dali_regaug.ops import regions
 
 
 def planted():

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from dali_regaug.launch import EmulatorBackend
+from dali_regaug.ops import catalog
+from dali_regaug.ops.placement import View
 
 DUMP_DIR = Path(os.environ.get("DALI_REGAUG_DUMP", "out/test-failures"))
 
@@ -45,3 +47,14 @@ def assert_match(name, expected, actual, params, *, exact=True, rtol=1e-5, atol=
                  **{f"actual_{i}": np.asarray(x) for i, x in enumerate(actual)})
         pytest.fail(f"{name}: samples {bad} differ ({'exact' if exact else 'tolerance'}); "
                     f"both sides and the parameters are in {path}")
+
+
+def operator(name, **kwargs):
+    """The operator object of declaration ``name`` (``seed``, ``layout``, ``backend`` and its
+    arguments as keywords)."""
+    return catalog.get(name).build(**kwargs)
+
+
+def view(maps, present=None):
+    """A placement view of ``maps`` (all present by default)."""
+    return View(list(maps), np.ones(len(maps), bool) if present is None else present)

@@ -13,7 +13,8 @@ from conftest import assert_match
 from dali_regaug import fn as rfn
 from dali_regaug import registry
 from dali_regaug.ops import composite
-from dali_regaug.ops.bbox_erasing import BboxErasing, visibility
+from dali_regaug.ops.bbox_erasing import BboxErasing
+from dali_regaug.ops.boxes import pixel_boxes, visibility
 from dali_regaug.ops.cutmix_detection import CutMixDetection
 from dali_regaug.ops.erasing import RandomErasing
 
@@ -117,12 +118,12 @@ def test_visibility_of_a_crowd_costs_boxes_times_holes_not_their_cube():
     op = BboxErasing(mode="image+object", prob=1.0, object_prob=1.0, max_boxes=1000, fill=0.0,
                      seed=0)
     tracemalloc.start()
-    _, kept, labels, _ = op.sample_batch([(640, 640, 3)], [crowd_boxes(1000)],
-                                         [np.arange(1000, dtype=np.int32)])
+    _, side = op.sample_named({"shapes": [(640, 640, 3)], "boxes": [crowd_boxes(1000)],
+                               "labels": [np.arange(1000, dtype=np.int32)]})
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 64 * 2**20
-    assert 0 < len(labels[0]) <= 1000 and len(kept[0]) == len(labels[0])
+    assert 0 < len(side["labels"][0]) <= 1000 and len(side["boxes"][0]) == len(side["labels"][0])
 
 
 def test_a_fully_covered_box_is_removed_and_a_half_covered_one_kept_at_0_3():
@@ -148,8 +149,8 @@ def test_object_aware_regions_lie_inside_their_boxes(seed, boxes, hw):
     op = BboxErasing(mode="object", object_prob=1.0, fill=-7.0, area=(0.1, 0.6), seed=seed)
     bx = np.clip(np.array([(y, x, y + dy, x + dx) for y, x, dy, dx in boxes], float).reshape(-1, 4)
                  / Q, 0, [h, w, h, w])
-    px = op._pixel_boxes([ltrb(bx, h, w)], np.array([[h, w]]))
-    p = op.draw(np.array([[h, w]]), boxes=px)
+    px = pixel_boxes([ltrb(bx, h, w)], np.array([[h, w]]))[0]
+    p = op.draw(np.array([[h, w]]), inputs={"pixel_boxes": px})
     assert (p["boxes"][0, 0] == 0).all()  # no image-level region in this mode
     for j, b in enumerate(px[0]):
         y0, x0, y1, x1 = p["boxes"][0, 1 + j]
@@ -179,7 +180,7 @@ def test_image_aware_regions_follow_random_erasings_distribution():
 def test_object_regions_have_the_area_range_relative_to_the_box():
     op = BboxErasing(mode="object", object_prob=1.0, area=(0.1, 0.2), aspect=(1, 1), seed=3)
     px = np.tile([[[0.0, 0.0, 40.0, 40.0]]], (2000, 1, 1))
-    b = op.draw(np.full((2000, 2), 200), boxes=px)["boxes"][:, 1]
+    b = op.draw(np.full((2000, 2), 200), inputs={"pixel_boxes": px})["boxes"][:, 1]
     placed = b[:, 2] > b[:, 0]
     frac = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[placed] / 1600
     assert placed.mean() > 0.99
@@ -188,7 +189,6 @@ def test_object_regions_have_the_area_range_relative_to_the_box():
 
 
 def test_bad_boxes_are_dropped_and_counted():
-    op = BboxErasing(seed=0)
     boxes = [np.array([[0.1, 0.1, 0.5, 0.5],  # fine
                        [0.3, 0.3, 0.3, 0.6],  # zero width
                        [0.6, 0.2, 0.4, 0.5],  # negative width
@@ -196,8 +196,8 @@ def test_bad_boxes_are_dropped_and_counted():
                        [np.nan, 0.1, 0.2, 0.3],
                        [-0.5, -0.5, 0.25, 1.5]], np.float32),  # clipped to the image
              np.zeros((0, 4), np.float32)]
-    px = op._pixel_boxes(boxes, np.array([[100, 200], [100, 200]]))
-    assert op.invalid_boxes == 4
+    px, invalid = pixel_boxes(boxes, np.array([[100, 200], [100, 200]]))
+    assert invalid == 4
     np.testing.assert_allclose(px[0, 0], [10, 20, 50, 100])
     np.testing.assert_allclose(px[0, 5], [0, 0, 100, 50])
     assert np.isnan(px[0, 1:5]).all() and np.isnan(px[1]).all()
@@ -214,7 +214,7 @@ def test_bad_boxes_in_a_pipeline_are_dropped_not_fatal():
              np.array([[-1, -1, 2, 2]], np.float32)]
     labels = [np.zeros(0, np.int32), np.arange(5, dtype=np.int32), np.array([7], np.int32)]
     for build in (lambda x, b, lab: rfn.bbox_erasing(x, b, lab, prob=1.0, name="op"),
-                  lambda x, b, lab: rfn.cutmix(x, lab, boxes=b, name="op")):
+                  lambda x, b, lab: rfn.cutmix_detection(x, b, lab, name="op")):
         # not run ahead, so that the count is this batch's alone
         pipe = _pipeline((images, boxes, labels), build, exec_pipelined=False,
                          exec_async=False)
@@ -270,7 +270,7 @@ def test_dali_operator_replays_from_its_parameters(backend):
                      [np.asarray(out.at(i)) for i in range(len(out))], recs)
         boxes = [np.asarray(b.at(i)) for i in range(len(b))]
         ref = BboxErasing(min_visibility=0.4, shrink=True, seed=0)
-        keep, shrunk = ref.boxes_after(recs, hw, ref._pixel_boxes(boxes, hw))
+        keep, shrunk = ref.boxes_after(recs, hw, pixel_boxes(boxes, hw)[0])
         for i in range(len(x)):
             want = ltrb(shrunk[i][keep[i]], *hw[i])
             np.testing.assert_allclose(np.asarray(kept.at(i)).reshape(-1, 4), want, atol=1e-6)
@@ -333,8 +333,8 @@ def test_cutmix_detection_box_rules():
 def test_cutmix_detection_in_dali_pastes_partner_boxes_inside_the_region():
     rs = np.random.default_rng(2)
     images, boxes, labels = _batch(rs, n=8)
-    pipe = _pipeline((images, boxes, labels), lambda x, b, lab: rfn.cutmix(
-        x, lab, boxes=b, alpha=1.0, min_visibility=0.2, return_params=True, name="cm"))
+    pipe = _pipeline((images, boxes, labels), lambda x, b, lab: rfn.cutmix_detection(
+        x, b, lab, alpha=1.0, min_visibility=0.2, return_params=True, name="cm"))
     op = registry.ops(pipe)["cm"]
     pasted = 0
     for _ in range(3):

@@ -15,7 +15,10 @@ def test_preview_writes_a_grid_and_prints_params(tmp_path, capsys):
     img = np.asarray(Image.open(out))
     assert img.shape[0] == (64 + 6) * (len(DEFAULT_SPECS) + 1)
     text = capsys.readouterr().out
-    assert "grid_mask(d=48-112) [row0_grid_mask_0]:" in text and "boxes=" in text
+    assert "grid_mask(d=48-112) [row0_grid_mask_0]:" in text
+    # what a person reads: the unit and offset, the erased boxes, the mixing mode and lam
+    assert "unit d=" in text and "erased (" in text and "lam=" in text
+    assert "key=" not in text and "unit_threshold" not in text and "w_in" not in text
     assert f"wrote {out}" in text
 
 

@@ -27,7 +27,7 @@ def test_pipeline_output_replays_from_its_parameters(name, layout):
                           augment=lambda x, y, ids: (x, *OPS[name](x, layout=layout, name=name,
                                                                   return_params=True)))
     base, *_, out, params = pipe.run()
-    op = registry.ops(pipe)[name]
+    op = pipe.ops[name]
     recs = rfn.decode_params(op, params)
     images = [np.asarray(base.at(i)) for i in range(len(base))]
     expected = op.apply(images, recs)
@@ -56,7 +56,7 @@ def test_pipeline_feeds_dali_generic_iterator():
     pipe = train_pipeline(sample_images(), batch_size=2, size=64, device="cpu", seed=1,
                           augment=lambda x, y, ids: rfn.cutout(
                               rfn.grid_mask(x, d=(8, 16), layout="CHW"), size=16, layout="CHW"))
-    it = DALIGenericIterator([pipe], pipe.output_names, reader_name="reader")
+    it = DALIGenericIterator([pipe.pipe], pipe.output_names, reader_name="reader")
     batches = list(it)
     assert len(batches) == 2
     x = batches[0][0]["images"]

@@ -108,7 +108,7 @@ def test_cutmix_detection_keeps_boxes_and_masks_on_their_objects(coco):
     rectangle (squares, bars) shows at least ``min_visibility`` of its colour; a partner's
     is clipped to the region, so it is all colour."""
     pipe = detection_pipeline(coco, batch_size=8, size=160, masks="pixel", device="cpu", seed=6,
-                              augment="cutmix(alpha=1,min_visibility=0.5)")
+                              augment="cutmix_detection(alpha=1,min_visibility=0.5)")
     checked = 0
     for _ in range(4):
         images, boxes, labels, count, ids, masks = (torch.from_numpy(o.as_array())
@@ -139,7 +139,7 @@ def test_gridmask_leaves_boxes_alone_and_batches_reach_torch(coco):
         assert not np.array_equal(a[0].as_array(), b[0].as_array())
     fresh = detection_pipeline(coco, batch_size=4, size=96, device="cpu", seed=2,
                                augment="grid_mask(d=16-32)")
-    it = DALIGenericIterator(fresh, fresh.output_names, reader_name="reader")
+    it = DALIGenericIterator(fresh.pipe, fresh.output_names, reader_name="reader")
     batch = next(it)[0]
     assert batch["images"].shape == (4, 3, 96, 96) and batch["boxes"].shape == (4, 100, 4)
     assert len(unpad(batch["boxes"], batch["labels"], batch["count"])) == 4
@@ -148,7 +148,7 @@ def test_gridmask_leaves_boxes_alone_and_batches_reach_torch(coco):
 def test_missing_coco_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="train2017"):
         detection_pipeline(tmp_path, batch_size=2, device="cpu")
-    with pytest.raises(ValueError, match="mixup has no detection mode"):
+    with pytest.raises(ValueError, match="mixup mixes samples but would leave their boxes"):
         detection_pipeline(sample_coco.make(tmp_path / "c", train=2, val=1, progress=None),
                            batch_size=2, device="cpu", augment="mixup()")
 

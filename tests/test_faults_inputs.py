@@ -14,9 +14,11 @@ def _detection_ops():
     from dali_regaug.ops.bbox_erasing import BboxErasing
     from dali_regaug.ops.cutmix_detection import CutMixDetection
 
-    return [lambda s, b, lab: BboxErasing(seed=0).sample_batch(s, b, lab),
-            lambda s, b, lab: CutMixDetection(seed=0).sample_batch(
-                s, [np.int64(1), np.int64(0)], b, lab)]
+    return [lambda s, b, lab: BboxErasing(seed=0).sample_named(
+                {"shapes": s, "boxes": b, "labels": lab}),
+            lambda s, b, lab: CutMixDetection(seed=0).sample_named(
+                {"shapes": s, "boxes": b, "labels": lab,
+                 "partners": [np.int64(1), np.int64(0)]})]
 
 
 @pytest.mark.parametrize("op", range(2), ids=["bbox_erasing", "cutmix_detection"])

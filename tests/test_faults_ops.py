@@ -9,37 +9,51 @@ import pytest
 # -- specs -----------------------------------------------------------------------------------
 
 def _spec_args():
-    """Each operator of the spec grammar and the arguments it takes there."""
-    import inspect
-
-    from dali_regaug import fn as rfn
+    """Each operator and the arguments a spec may give it, from the declarations."""
     from dali_regaug import spec
+    from dali_regaug.ops import catalog
 
-    skip = {"images", "labels", "boxes", "masks", "polygons", "vertices", "layout",
-            "sample_ids", "crops", "flips", "bank", "return_params", "name"}
-    return {name: [p for p in inspect.signature(getattr(rfn, name)).parameters if p not in skip]
-            for name in spec.MASKS + spec.MIXING + spec.BOXES + spec.GUIDED}
+    return {name: [a for a in (*d.all_args, *spec.SPEC_COMMON) if a.spec]
+            for name, d in catalog.operators().items()}
 
 
-def _spec_values():
+def _values(arg):
+    """Valid values of ``arg`` (a declaration's Arg): drawn from its kind and range."""
     from hypothesis import strategies as st
 
     from dali_regaug import schedule
 
-    num = st.one_of(st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False, allow_infinity=False, width=64))
-    word = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True).filter(
-        lambda w: w not in ("true", "false", "inf", "nan", "none"))
-    ramp = st.builds(schedule.Linear, st.floats(0, 1), st.integers(1, 500), st.floats(0, 1))
-    return st.one_of(num, st.booleans(), word, st.tuples(num, num),
-                     st.lists(num, min_size=1, max_size=4).map(tuple), ramp)
+    lo = -1e3 if arg.low is None else arg.low
+    hi = 1e6 if arg.high is None else min(arg.high, 1e6)
+    integer = arg.kind in ("int", "int_interval", "optional_int")
+    nums = st.integers(int(lo), int(hi)) if integer else st.floats(lo, hi, allow_nan=False)
+    pair = st.tuples(nums, nums).map(lambda t: tuple(sorted(t)))
+    words = [c for c in arg.choices if c is not None]
+    return {"float": nums, "int": nums, "optional_int": nums, "interval": st.one_of(nums, pair),
+            "int_interval": st.one_of(nums, pair), "bool": st.booleans(),
+            "choice": st.sampled_from(words or [None]),
+            "fill": st.one_of(st.floats(-1e3, 1e3), st.sampled_from(["random", "region"]),
+                              st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=4).map(tuple)),
+            "prob": st.one_of(st.floats(0, 1), st.builds(schedule.Linear, st.floats(0, 1),
+                                                         st.integers(1, 500), st.floats(0, 1))),
+            }[arg.kind].filter(lambda v: _valid(arg, v))
+
+
+def _valid(arg, value):
+    """Whether ``value`` passes ``arg``'s checks beyond its range (area's maximum > 0)."""
+    try:
+        arg.validate(value)
+    except ValueError:
+        return False
+    return True
 
 
 def test_describe_round_trips_through_parse_for_every_operator_and_argument():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from dali_regaug import schedule, spec
+    from dali_regaug import spec
+    from dali_regaug.ops import catalog
 
     table = _spec_args()
 
@@ -47,13 +61,10 @@ def test_describe_round_trips_through_parse_for_every_operator_and_argument():
     def configs(draw):
         ops = []
         for name in draw(st.lists(st.sampled_from(sorted(table)), min_size=1, max_size=3)):
-            keys = draw(st.lists(st.sampled_from(table[name]), unique=True, max_size=6))
-            kw = {k: draw(_spec_values()) for k in keys}
-            if not isinstance(kw.get("prob"), (schedule.Linear, type(None))):
-                kw["prob"] = draw(st.one_of(st.floats(0, 1), st.integers(0, 1)))
-            ops.append((name, {k: v for k, v in kw.items()
-                               if k == "prob" or not isinstance(v, schedule.Linear)}))
-        mixing = [i for i, (n, _) in enumerate(ops) if n in spec.MIXING]
+            args = draw(st.lists(st.sampled_from(table[name]), unique_by=lambda a: a.name,
+                                 max_size=6))
+            ops.append((name, {a.name: draw(_values(a)) for a in args}))
+        mixing = [i for i, (n, _) in enumerate(ops) if catalog.get(n).mixes]
         return [op for i, op in enumerate(ops) if i not in mixing[1:]]
 
     @settings(max_examples=300, deadline=None)
@@ -66,12 +77,19 @@ def test_describe_round_trips_through_parse_for_every_operator_and_argument():
 
 
 def test_every_operator_argument_is_covered_by_the_round_trip():
-    """All arguments of every operator reach the round-trip test (none is filtered)."""
+    """All arguments of every operator reach the round-trip test (none is filtered), and
+    every kind of argument has values to draw."""
+    from dali_regaug.ops import catalog
+
     table = _spec_args()
-    assert set(table) >= {"grid_mask", "random_erasing", "cutout", "cutmix", "mixup", "mix",
-                          "bbox_erasing", "keep_cutout", "keep_paste", "keep_cutmix",
-                          "cam_erasing"}
-    assert "fill" in table["grid_mask"] and "tau" in table["keep_paste"]
+    assert set(table) == set(catalog.operators())
+    for name, args in table.items():
+        decl = catalog.get(name)
+        assert {a.name for a in args} >= {a.name for a in decl.all_args if a.kind != "object"}
+        for a in args:
+            _values(a)
+    assert "fill" in {a.name for a in table["grid_mask"]}
+    assert "tau" in {a.name for a in table["keep_paste"]}
 
 
 @pytest.mark.parametrize("text", ["gridmask(p=0.5,p=0.7)", "gridmask(p=0.5,prob=0.7)",
@@ -131,11 +149,9 @@ def test_empty_images_are_refused_naming_the_sample(kind, shape):
 
     batch = [np.zeros((8, 8, 3), np.float32), np.zeros(shape, np.float32)]
     with pytest.raises(ValueError, match=r"sample 1 has shape \(\d, \d, \d\); expected 3-D"):
-        if kind == "mix":
-            Mix(seed=0).run_batch(batch, [np.int64(1), np.int64(0)])
-        else:
-            (GridMask if kind == "grid_mask" else lambda **k: Cutout(size=2, **k))(
-                seed=0).run_batch(batch)
+        op = Mix(seed=0) if kind == "mix" else GridMask(seed=0) if kind == "grid_mask" else \
+            Cutout(size=2, seed=0)
+        op.sample_named({"shapes": [a.shape for a in batch]})
 
 
 # -- fills -----------------------------------------------------------------------------------
@@ -359,9 +375,9 @@ def test_masks_of_another_size_than_their_images_are_refused():
 
 def test_erasing_clips_boxes_to_a_smaller_target_as_the_mask_path_does():
     from dali_regaug.ops import rects
-    from dali_regaug.ops.erasing import eraser
+    from dali_regaug.ops.erasing import Erase
 
-    op = eraser(1, 255)
+    op = Erase(max_boxes=1, fill=255, seed=0)
     p = np.zeros(1, op.params_dtype)
     p["count"], p["boxes"][0, 0] = 1, (2, 6, 5, 10)  # beyond an 8-wide target
     flat, _ = rects.dropped(p, 8, 8, False)
@@ -371,10 +387,10 @@ def test_erasing_clips_boxes_to_a_smaller_target_as_the_mask_path_does():
 def test_describe_refuses_what_would_read_back_otherwise_and_reads_numpy_plainly():
     from dali_regaug import schedule, spec
 
-    for bad in ("true", "1-2", "0.5", "[a]"):
-        with pytest.raises(ValueError, match="cannot be written"):
+    for bad in ("true", "1-2", "0.5", "[a]"):  # a fill of these words is no fill
+        with pytest.raises(ValueError, match="fill='.*': expected a number"):
             spec.describe({"grid_mask": {"fill": bad}})
-    with pytest.raises(ValueError, match="cannot be written"):
+    with pytest.raises(ValueError, match="r=nan is out of range"):
         spec.describe({"grid_mask": {"r": float("nan")}})
     cfg = {"grid_mask": {"prob": schedule.Constant(0.5), "d": np.array([4, 12]),
                          "r": np.float32(0.25), "fill": None}}

@@ -6,7 +6,7 @@ On a GPU machine: ``python -m pytest -m gpu tests/test_gpu.py`` (DALI is not nee
 import numpy as np
 import pytest
 
-from conftest import assert_match, make_images
+from conftest import assert_match, make_images, operator, view
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
@@ -73,7 +73,7 @@ def test_cupy_mix_from_device_parameter_bytes_matches_numpy(layout):
     op = Mix(mixup_alpha=0.4, cutmix_alpha=1.0, layout=layout, seed=6)
     p = op.draw(np.array([(24, 36)] * 6))
     rows = [cupy.asarray(r) for r in p.view(np.uint8).reshape(6, -1)]
-    got = op.apply_batch([cupy.asarray(x) for x in a], [cupy.asarray(x) for x in b], rows)
+    got = op.apply_batch([cupy.asarray(x) for x in a], rows, [cupy.asarray(x) for x in b])
     assert_match("gpu_mix", op.apply(a, b, p), [cupy.asnumpy(x) for x in got], p,
                  exact=False, rtol=1e-3, atol=1e-3)
 
@@ -86,7 +86,7 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
 
     from dali_regaug.ops.bbox_erasing import BboxErasing
     from dali_regaug.ops.cutmix_detection import CutMixDetection
-    from dali_regaug.ops.erasing import eraser
+    from dali_regaug.ops.erasing import Erase
 
     rs = np.random.default_rng(3)
     hw = np.array([(40, 48)] * 6)
@@ -96,29 +96,30 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
     labels = [np.array([1, 2], np.int32)] * 6
     shapes = [x.shape for x in images]
     op = BboxErasing(prob=1.0, object_prob=1.0, fill=0.5, layout=layout, seed=7)
-    rows = op.sample_batch(shapes, boxes, labels)[0]
-    p = op._as_records(rows)
-    device_rows = [cupy.asarray(r) for r in rows]
+    p = op.sample_named({"shapes": shapes, "boxes": boxes, "labels": labels})[0]
+    device_rows = [cupy.asarray(r) for r in p.view(np.uint8).reshape(len(p), -1)]
     got = op.apply_batch([cupy.asarray(x) for x in images], device_rows)
     assert_match("gpu_bbox_erasing", op.apply(images, p), [cupy.asnumpy(x) for x in got], p)
-    masker = eraser(op.max_boxes + 1, 255)
+    masker = Erase(max_boxes=op.max_boxes + 1, fill=255, seed=0)
     got = masker.apply_batch([cupy.asarray(m) for m in masks], device_rows)
     assert_match("gpu_bbox_masks", masker.apply(masks, p), [cupy.asnumpy(x) for x in got], p)
 
     cut = CutMixDetection(layout=layout, seed=8)
     perm = [np.array(i) for i in (1, 2, 3, 4, 5, 0)]
-    rows = cut.sample_batch(shapes, perm, boxes, labels)[0]
+    p = cut.sample_named({"shapes": shapes, "partners": perm, "boxes": boxes,
+                          "labels": labels})[0]
     partners = [cupy.asarray(images[int(i)]) for i in perm]
-    got = cut.apply_batch([cupy.asarray(x) for x in images], partners,
-                          [cupy.asarray(r) for r in rows])
-    assert_match("gpu_cutmix_detection", cut.apply_batch(images, perm, rows),
-                 [cupy.asnumpy(x) for x in got], cut._as_records(rows))
+    got = cut.apply_batch([cupy.asarray(x) for x in images],
+                          [cupy.asarray(r) for r in p.view(np.uint8).reshape(len(p), -1)],
+                          partners)
+    assert_match("gpu_cutmix_detection", cut.apply_batch(images, p, perm),
+                 [cupy.asnumpy(x) for x in got], p)
 
 
 def test_cupy_region_scores_match_numpy():
     import cupy
 
-    from dali_regaug.saliency import regions
+    from dali_regaug.ops import regions
 
     rs = np.random.default_rng(4)
     maps = regions.quantize(rs.random((5, 57, 43)) ** 2)
@@ -138,8 +139,8 @@ def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
 
     x = torch.randn(8, 3, 32, 32)
     maps = torch.rand(8, 16, 16)
-    cpu, recs = step.apply(KeepCutout(bank=None, size=9, layout="CHW", seed=9), x, maps)
-    gpu, recs_gpu = step.apply(KeepCutout(bank=None, size=9, layout="CHW", seed=9), x.cuda(),
+    cpu, recs = step.apply(operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9), x, maps)
+    gpu, recs_gpu = step.apply(operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9), x.cuda(),
                                maps.cuda())
     torch.cuda.synchronize()
     np.testing.assert_array_equal(recs, recs_gpu)

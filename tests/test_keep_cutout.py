@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from conftest import assert_match
+from conftest import assert_match, operator, view
 from datasets import spot_bank
 from dali_regaug import fn, registry
 from dali_regaug.ops import rects
 from dali_regaug.ops.erasing import Cutout
-from dali_regaug.ops.keep_cutout import KeepCutout
 from dali_regaug.pipelines import sample_images, train_pipeline
-from dali_regaug.saliency import SaliencyBank, regions
+from dali_regaug.ops import regions
+from dali_regaug.saliency import SaliencyBank
 
 
 def brute_scores(m, rh, rw):
@@ -109,8 +109,8 @@ def test_the_salient_spot_is_never_cut_and_plain_cutout_does_cut_it():
     maps = hot_maps(n, hw, spot)
     with SaliencyBank(1) as bank:
         for tau, expect_hit in ((0.6, False), (1.0, True)):
-            op = KeepCutout(bank=bank, size=12, tau=tau, seed=3)
-            p = op.draw(np.tile(hw, (n, 1)), maps=maps, present=np.ones(n, bool))
+            op = operator("keep_cutout", bank=bank, size=12, tau=tau, seed=3)
+            p = op.draw(np.tile(hw, (n, 1)), view=view(maps))
             hit = rects.last_box(p, *hw)[:, spot[0], spot[1]] >= 0
             assert hit.any() == expect_hit, f"tau={tau}"
 
@@ -120,8 +120,8 @@ def test_samples_without_a_map_are_cut_exactly_as_cutout_cuts_them():
     maps = hot_maps(n, hw, np.s_[0:16, 0:16])
     present = np.arange(n) % 2 == 0
     with SaliencyBank(1) as bank:
-        keep = KeepCutout(bank=bank, size=10, count=2, prob=0.7, seed=5)
-        p = keep.draw(np.tile(hw, (n, 1)), maps=maps, present=present)
+        keep = operator("keep_cutout", bank=bank, size=10, count=2, prob=0.7, seed=5)
+        p = keep.draw(np.tile(hw, (n, 1)), view=view(maps, present))
     plain = Cutout(size=10, count=2, prob=0.7, seed=5).draw(np.tile(hw, (n, 1)))
     np.testing.assert_array_equal(p[~present], plain[~present])
     assert (p["count"] == plain["count"]).all()  # the coin is Cutout's for every sample
@@ -132,20 +132,21 @@ def test_before_start_epoch_no_map_is_read():
     with SaliencyBank(4) as bank:
         bank.update(np.arange(4), np.ones((4, 8, 8), np.float32), np.tile([0, 0, 1, 1.], (4, 1)),
                     np.zeros(4))
-        op = KeepCutout(bank=bank, size=4, start_epoch=2)
-        args = (np.arange(4), np.tile([0, 0, 1, 1.], (4, 1)), np.zeros(4), np.full((4, 2), 16))
-        assert not op.guide.read(*args, epoch=1)[1].any()
-        assert op.guide.read(*args, epoch=2)[1].all()
+        op = operator("keep_cutout", bank=bank, size=4, start_epoch=2)
+        inputs = {"crops": np.tile([0, 0, 1, 1.], (4, 1)), "flips": np.zeros(4)}
+        hw, ids = np.full((4, 2), 16), np.arange(4)
+        assert not op.placement.view(inputs, hw, 1, ids).present.any()
+        assert op.placement.view(inputs, hw, 2, ids).present.all()
 
 
 def test_arguments_are_checked_when_the_operator_is_built():
     with SaliencyBank(4) as bank:
         with pytest.raises(ValueError, match="tau"):
-            KeepCutout(bank=bank, size=8, tau=1.5)
+            operator("keep_cutout", bank=bank, size=8, tau=1.5)
         with pytest.raises(ValueError, match="start_epoch"):
-            KeepCutout(bank=bank, size=8, start_epoch=-1)
+            operator("keep_cutout", bank=bank, size=8, start_epoch=-1)
     with pytest.raises(TypeError, match="SaliencyBank"):
-        KeepCutout(bank=np.zeros((4, 16, 16)), size=8)
+        operator("keep_cutout", bank=np.zeros((4, 16, 16)), size=8)
     with pytest.raises(ValueError, match="at most"):
         regions.scores(np.zeros((1, 3000, 3000), np.uint8), [[3, 3]])
 
@@ -218,7 +219,7 @@ def test_the_dali_operator_needs_ids_and_cpu_views(hot_bank):
         crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
         return fn.keep_cutout(img, ids, crops, "flip", bank=bank, size=4, layout="HWC")
 
-    with pytest.raises(TypeError, match="sample_ids is required"):
+    with pytest.raises(TypeError, match="keep_cutout needs sample_ids"):
         pipe(False)
     with pytest.raises(TypeError, match="flips must be a CPU DataNode"):
         pipe(True)

@@ -7,18 +7,16 @@ import pytest
 from nvidia.dali import fn as dfn
 from nvidia.dali import pipeline_def, types
 
-from conftest import assert_match
+from conftest import assert_match, operator, view
 from datasets import spot_bank
 from dali_regaug import fn, registry, rng
 from dali_regaug.ops import composite, rects
-from dali_regaug.ops.cam_erasing import CamErasing
 from dali_regaug.ops.erasing import (ATTEMPTS, ATTEMPTS_MORE, MAX_ATTEMPTS, RandomErasing,
                                      sizes)
-from dali_regaug.ops.keep_cutmix import KeepCutMix
-from dali_regaug.ops.keep_paste import KeepPaste
 from dali_regaug.ops.mixing import Mix
 from dali_regaug.pipelines import train_pipeline
-from dali_regaug.saliency import SaliencyBank, regions
+from dali_regaug.ops import regions
+from dali_regaug.saliency import SaliencyBank
 
 N, HW, SPOT = 200, (40, 48), np.s_[10:20, 30:40]
 
@@ -48,7 +46,7 @@ def on_allowed_side(q, size, centre, tau, above):
 def test_the_paste_always_brings_back_the_salient_spot(bank):
     maps, hw = spot_maps(), np.tile(HW, (N, 1))
     present = np.arange(N) % 4 != 0
-    p = KeepPaste(bank=bank, size=8, tau=0.8, seed=1).draw(hw, maps=maps, present=present)
+    p = operator("keep_paste", bank=bank, size=8, tau=0.8, seed=1).draw(hw, view=view(maps, present))
     on_spot = (rects.last_box(p, *HW)[:, SPOT[0], SPOT[1]] >= 0).any((1, 2))
     assert on_spot[present].all()
     assert (p["count"][~present] == 0).all()  # no map: A(x) is kept whole
@@ -58,7 +56,7 @@ def test_the_paste_always_brings_back_the_salient_spot(bank):
 def test_keep_cutmix_centres_its_box_on_low_saliency_and_is_cutmix_without_a_map(bank):
     maps, hw = spot_maps(), np.tile(HW, (N, 1))
     present = np.arange(N) % 3 != 0
-    p = KeepCutMix(bank=bank, alpha=1.0, tau=0.5, seed=2).draw(hw, maps=maps, present=present)
+    p = operator("keep_cutmix", bank=bank, alpha=1.0, tau=0.5, seed=2).draw(hw, view=view(maps, present))
     plain = Mix(mixup_alpha=0.0, cutmix_alpha=1.0, seed=2).draw(hw)
     np.testing.assert_array_equal(p[~present], plain[~present])
     # CutMix's own box size (Eq. 2, floor as the official code), the same draw for both
@@ -83,8 +81,8 @@ def test_cam_erasing_centres_regions_in_the_objects_vicinity(bank, threshold):
     maps, hw = spot_maps(), np.tile(HW, (N, 1))
     maps = [m + 0.3 * (np.arange(HW[1]) >= 24) for m in maps]  # a weaker right half
     present = np.arange(N) % 3 != 0
-    op = CamErasing(bank=bank, threshold=threshold, prob=0.8, count=(1, 2), seed=3)
-    p = op.draw(hw, maps=maps, present=present)
+    op = operator("cam_erasing", bank=bank, threshold=threshold, prob=0.8, count=(1, 2), seed=3)
+    p = op.draw(hw, view=view(maps, present))
     plain = RandomErasing(prob=0.8, count=(1, 2), seed=3).draw(hw)
     np.testing.assert_array_equal(p[~present], plain[~present])
     assert (p["count"] == plain["count"]).all()
@@ -160,11 +158,11 @@ def test_the_default_transform_and_every_guided_op_build_from_a_spec():
 
 def test_arguments_of_the_guided_ops_are_checked(bank):
     with pytest.raises(ValueError, match="threshold"):
-        CamErasing(bank=bank, threshold=2)
+        operator("cam_erasing", bank=bank, threshold=2)
     with pytest.raises(ValueError, match="size"):
-        KeepPaste(bank=bank, size=0)
+        operator("keep_paste", bank=bank, size=0)
     with pytest.raises(ValueError, match="cutmix_alpha"):
-        KeepCutMix(bank=bank, alpha=-1)
+        operator("keep_cutmix", bank=bank, alpha=-1)
     with pytest.raises(ValueError, match="rotate"):
         @pipeline_def(batch_size=1, num_threads=1, device_id=None)
         def pipe():
@@ -182,7 +180,7 @@ def test_the_pipeline_tells_the_trainer_which_pixels_are_the_samples_own():
             assert pipe.output_names[-1] == "visible"
             out = pipe.run()
             visible = out[-1].as_array().astype(bool)
-            op = next(iter(registry.ops(pipe).values()))
+            op = next(iter(pipe.ops.values()))
             assert visible.shape == (4, 40, 40) and not visible.all()
             if "cutout" in spec:
                 np.testing.assert_array_equal(~visible, (out[0].as_array() == 0).all(-1))

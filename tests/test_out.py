@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import make_images
 from dali_regaug.ops import composite
-from dali_regaug.ops.base import as_rows
+from dali_regaug.batch import as_rows
 from dali_regaug.ops.erasing import RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.ops.mixing import Mix

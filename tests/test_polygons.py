@@ -131,7 +131,7 @@ def test_cutmix_pastes_instances_clipped_to_the_region(coco):
     lies inside its box (a partner's box is clipped to the region too) on its colour. Own
     instances keep the part under the region (as their boxes do), hence the lower bar."""
     pipe = detection_pipeline(coco, batch_size=8, size=160, masks="polygon", device="cpu",
-                              seed=6, augment="cutmix(alpha=1,min_visibility=0.5)")
+                              seed=6, augment="cutmix_detection(alpha=1,min_visibility=0.5)")
     assert instance_checks(pipe, 4, on_object_inside_box(0.2)) > 30
 
 

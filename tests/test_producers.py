@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import operator
 from dali_regaug.saliency import producers
 
 B, C, H, W, K = 3, 3, 16, 12, 5
@@ -112,7 +113,6 @@ def test_the_per_step_mode_cuts_around_this_steps_saliency(backend):
     import numpy as np
 
     from dali_regaug.ops import rects
-    from dali_regaug.ops.keep_cutout import KeepCutout
     from dali_regaug.saliency import step
 
     torch.manual_seed(5)
@@ -123,7 +123,7 @@ def test_the_per_step_mode_cuts_around_this_steps_saliency(backend):
         model[1].weight.reshape(K, C, 32, 32)[:, 0, :8, :8] = torch.randn(K, 8, 8)
     x, y = torch.randn(n, C, 32, 32), torch.randint(0, K, (n,))
     maps = producers.vanilla(model, x, y, grid=16)
-    op = KeepCutout(bank=None, size=10, tau=0.5, fill=0.0, layout="CHW", seed=6,
+    op = operator("keep_cutout", bank=None, size=10, tau=0.5, fill=0.0, layout="CHW", seed=6,
                     backend=backend)
     out, recs = step.apply(op, x, maps)
     cut = rects.last_box(recs, 32, 32) >= 0
@@ -131,4 +131,4 @@ def test_the_per_step_mode_cuts_around_this_steps_saliency(backend):
     assert not cut[:, :8, :8].any()
     np.testing.assert_array_equal(out.numpy(), np.where(cut[:, None], 0, x.numpy()))
     with pytest.raises(ValueError, match="layout='CHW'"):
-        step.apply(KeepCutout(bank=None, size=4), x, maps)
+        step.apply(operator("keep_cutout", bank=None, size=4), x, maps)

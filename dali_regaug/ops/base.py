@@ -1,57 +1,116 @@
-"""What every masking operator shares: sample, then apply.
+"""What every operator shares: sample, then apply.
 
-An operator is configured once (arguments validated there) and then used in two pure steps,
-as in kornia.augmentation:
+An operator is configured once (its ``ARGS``, :class:`dali_regaug.declare.Arg`, check the
+arguments there) and then used in two pure steps, as in kornia.augmentation:
 
-* ``sample(hw, keys, prob)``: host-side, vectorized over the batch, returns one parameter
-  record per sample (a NumPy structured array, the same bytes the kernel reads);
+* ``sample(hw, keys, prob, view)``: host-side, vectorized over the batch, returns one
+  parameter record per sample (a NumPy structured array, the same bytes the kernel reads);
+  ``view`` carries the saliency of guided placements (:mod:`dali_regaug.ops.placement`);
 * ``apply(images, params)``: the NumPy path for host arrays, one kernel launch for CuPy
-  arrays (or for host arrays on the emulator).
+  arrays (or for host arrays on the emulator); torch tensors are taken through DLPack.
 
-``draw`` adds the state: per-sample keys from the seed (or ``sample_ids``) and the epoch's
-probability. ``sample_batch``/``apply_batch`` are the two DALI ``python_function`` bodies.
+``draw`` adds the state: per-sample keys from the seed (or ``sample_ids``), the epoch's
+probability and the placement's view. ``sample_named`` and ``apply_batch`` are what the
+DALI adapter (:mod:`dali_regaug.adapter`) runs, with inputs by name.
 """
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 
+from dali_regaug import batch as batch_mod
 from dali_regaug import fill as fill_mod
 from dali_regaug import launch, rng, schedule, validate
+from dali_regaug import declare
+from dali_regaug.declare import Arg
+from dali_regaug.ops import placement as placement_mod
+
+
+def prob_arg(default, meaning="chance to apply it to a sample, or an epoch schedule "
+                              "(dali_regaug.schedule.Linear)") -> Arg:
+    return Arg("prob", default, meaning, "prob", per_sample=True)
+
+
+FILL_MEANING = "what dropped pixels become: a number, one per channel, 'random' (per-pixel " \
+               "noise, U{0..255} for uint8 and N(0, 1) for float) or 'region'"
 
 
 class Op:
-    """What every operator shares: validated layout, keys from the seed (or ``sample_ids``),
-    the probability schedule and epoch, and the plumbing of the DALI bodies.
+    """What every operator shares: arguments checked by ``ARGS``, keys from the seed (or
+    ``sample_ids``), the probability schedule and epoch, the placement, and the DALI bodies.
 
-    Subclasses set ``kernel`` and ``params_dtype`` and define ``sample``.
+    Subclasses set ``kernel``, ``params_dtype`` (or in ``setup``) and ``ARGS``, and define
+    ``sample``.
     """
 
     kernel: str
     params_dtype: np.dtype
+    ARGS: tuple = ()
+    operator = None  # the declaration that built it, if any
 
-    def __init__(self, *, prob, layout, seed, backend=None):
+    def __init__(self, *, layout="HWC", seed=None, backend=None, placement=None, **kwargs):
+        self.__dict__.update(declare.values(type(self).__name__, self.ARGS, kwargs))
         self.layout = validate.layout(layout)
-        self.prob = schedule.as_schedule(prob)
         seed = validate.seed(seed)
         self.keys = rng.KeyStream(rng.random_seed() if seed is None else seed)
         if backend not in (None, "numpy", "emulator"):
             raise ValueError(f"backend={backend!r}: expected None, 'numpy' or 'emulator'")
         self.backend = backend
+        self.placement = placement if placement is not None else placement_mod.Uniform()
         self.epoch = 0
         self.epoch_length = None  # batches per epoch, when the epoch follows the batch count
+        self.epoch_driven = False  # set_epoch or set_epoch_length was called
+        self.epoch_samples = None  # asked for the samples per epoch (the schedule warning)
+        self._drawn = 0
         self._buffer = None  # output of the CPU DALI bodies, reused across batches
+        self.setup()
 
-    def sample(self, hw: np.ndarray, keys: np.ndarray, prob: float, **inputs) -> np.ndarray:
-        """Host-side, vectorized: one parameter record per sample (``inputs``: per-sample
-        data the placement depends on, such as boxes)."""
+    def setup(self) -> None:
+        """Checks across arguments and derived fields, after the arguments are set."""
+
+    @property
+    def name(self) -> str:
+        return self.operator.name if self.operator is not None else type(self).__name__
+
+    def sample(self, hw: np.ndarray, keys: np.ndarray, prob, view=None) -> np.ndarray:
+        """Host-side, vectorized: one parameter record per sample. ``prob`` is a number or
+        one per sample; ``view`` the placement's saliency (None when unguided)."""
         raise NotImplementedError
 
-    def draw(self, hw: np.ndarray, sample_ids=None, **inputs) -> np.ndarray:
-        """Sample the next batch: keys from the stream, probability from the epoch."""
-        prob = self.prob(self.current_epoch())
+    def draw(self, hw: np.ndarray, sample_ids=None, inputs=None, *, view=None) -> np.ndarray:
+        """Sample the next batch: keys from the stream, probability from the epoch (or per
+        sample from ``inputs["prob"]``), the placement's view from ``inputs`` (or ``view``
+        itself: maps the trainer has at hand)."""
+        inputs = inputs or {}
+        hw = np.asarray(hw, np.int64).reshape(-1, 2)
+        epoch = self.current_epoch()
+        self._check_driven(len(hw))
+        prob = inputs["prob"] if "prob" in inputs else self.prob(epoch)
         keys = self.keys.next(len(hw), sample_ids)
-        return self.sample(np.asarray(hw, np.int64).reshape(-1, 2), keys, prob, **inputs)
+        if view is None:
+            view = self.placement.view(inputs, hw, epoch, sample_ids)
+        if view is not None:
+            view = view._replace(backend=self.backend)
+        return self._per_sample(inputs).sample(hw, keys, prob, view,
+                                               **self.sample_inputs(inputs))
+
+    def sample_inputs(self, inputs) -> dict:
+        """Keyword inputs of :meth:`sample` besides the view (detection: the boxes)."""
+        return {}
+
+    def _per_sample(self, inputs):
+        """This operator, or a copy whose per-sample arguments hold the batch's values."""
+        given = {a.name: inputs[a.name] for a in self.ARGS
+                 if a.per_sample and a.name != "prob" and a.name in inputs}
+        if not given:
+            return self
+        op = copy.copy(self)  # shares the key stream: the draws advance it as usual
+        for name, values in given.items():
+            setattr(op, name, values)
+        return op
 
     def current_epoch(self) -> int:
         """The epoch of the next batch sampled."""
@@ -63,6 +122,23 @@ class Op:
         """The epoch of the batches sampled from now on; with ``epoch_length`` set, the
         epoch of batch 0, later batches counting on from it."""
         self.epoch = validate.number("epoch", epoch, 0, None, integer=True)
+        self.epoch_driven = True
+
+    def _check_driven(self, n: int) -> None:
+        """Warn once when a schedule is never driven: past its first epoch's worth of
+        samples, no ``set_epoch`` was ever called, so the probability stays at epoch 0's."""
+        self._drawn += n
+        if self.epoch_driven or isinstance(self.prob, schedule.Constant) or \
+                self.epoch_samples is None:
+            return
+        epoch = self.epoch_samples.get()
+        if epoch is None or self._drawn <= epoch:
+            return
+        self.epoch_driven = True  # once
+        warnings.warn(f"{self.name}: prob={self.prob!r} is an epoch schedule, but more than "
+                      f"an epoch ({epoch} samples) went by at epoch 0: call "
+                      f"dali_regaug.set_epoch(pipe, epoch) each epoch (dali_regaug.torch."
+                      f"Loader does), or the probability stays {self.prob(0)}", stacklevel=2)
 
     def state_dict(self, batches: int | None = None) -> dict:
         """Keys and epoch now, or as they were after the first ``batches`` batches."""
@@ -71,24 +147,43 @@ class Op:
     def load_state_dict(self, state: dict) -> None:
         self.keys.load_state_dict(state["keys"])
         self.epoch = int(state["epoch"])
+        self.epoch_driven = True
 
-    def _hw(self, shapes) -> np.ndarray:
-        """``(N, 2)`` heights and widths from per-sample 3-D shapes in ``self.layout``."""
-        return validate.image_shapes(shapes, self.layout)
+    def records(self, params):
+        """Records of this operator from per-sample record bytes (or records already)."""
+        return batch_mod.records(params, self.params_dtype)
 
-    def _draw_shapes(self, shapes, sample_ids, **inputs):
-        ids = None if sample_ids is None else scalars(sample_ids)
-        return self.draw(self._hw(shapes), ids, **inputs)
+    def explain(self, params, hw) -> list[str]:
+        """One line per sample saying what its record does, for people
+        (``dali-regaug preview --show-params``)."""
+        names = [n for n in params.dtype.names if n not in ("key", "pad")]
+        return [", ".join(f"{n}={r[n].tolist()}" for n in names) for r in params]
 
-    def _outputs(self, recs, shapes) -> tuple:
-        """What the sampling DALI body outputs: the parameter bytes (mixing adds ``lam``)."""
-        return (_rows(recs),)
+    def hidden(self, params, h: int, w: int) -> np.ndarray:
+        """``(G, h, w)`` bool (broadcastable): the pixels that no longer show the sample's
+        own image under records ``params`` (for saliency's ``visible``)."""
+        raise NotImplementedError
 
-    def _as_records(self, params):
-        """Records from per-sample parameter bytes (or records already)."""
-        if isinstance(params, np.ndarray) and params.dtype.names:
-            return params
-        return np.stack(params).view(self.params_dtype).reshape(-1)
+    # -- DALI bodies (dali_regaug.adapter), inputs by name -------------------------------------
+    def sample_named(self, named: dict):
+        """The sampler: ``named`` holds ``shapes`` and the host inputs by name; returns the
+        records and the other sampled outputs by name."""
+        hw = self.hw_of(named)
+        recs = self.draw(hw, self.ids_of(named), named)
+        return recs, self.sampled(recs, hw, named)
+
+    def hw_of(self, named) -> np.ndarray:
+        """``(N, 2)`` heights and widths from the images' shapes in ``named``."""
+        return validate.image_shapes(named["shapes"], self.layout)
+
+    @staticmethod
+    def ids_of(named):
+        ids = named.get("sample_ids")
+        return None if ids is None else batch_mod.scalars(ids)
+
+    def sampled(self, recs, hw, named) -> dict:
+        """Sampled outputs besides the records (mixing: ``lam``)."""
+        return {}
 
     # DALI copies a python_function's outputs before it calls the function again, so the CPU
     # bodies write into one buffer reused across batches: fresh pages for every batch cost
@@ -103,10 +198,6 @@ class MaskOp(Op):
     """A region operator that replaces masked pixels with a fill; subclasses also define
     ``mask``."""
 
-    def __init__(self, *, prob, fill, layout, seed, backend=None):
-        super().__init__(prob=prob, layout=layout, seed=seed, backend=backend)
-        self.fill = fill_mod.parse(fill)
-
     def mask(self, params: np.ndarray, h: int, w: int):
         """NumPy path: ``(drop, regions)`` for samples of one shape, broadcastable to
         ``(G, H, W)``; ``regions`` only when the fill needs it."""
@@ -117,132 +208,58 @@ class MaskOp(Op):
         pixel indices and their region codes (see :func:`dali_regaug.fill.apply`)."""
         return self.mask(params, h, w)
 
-    def apply(self, images, params: np.ndarray | list, *, out=None, backend=None,
+    def hidden(self, params, h, w):
+        return self.mask(params, h, w)[0]
+
+    def apply(self, images, params, *, out=None, backend=None, workspace=None,
               **launch_options):
-        """Apply sampled ``params`` to ``images`` (list of arrays or a stacked array).
+        """Apply sampled ``params`` to ``images``.
 
         Parameters
         ----------
         images : list of arrays or array
             NumPy arrays take the NumPy path (or the kernels with ``backend="emulator"``);
-            CuPy arrays take one kernel launch on the current stream.
+            CuPy arrays take one kernel launch on the current stream; torch tensors (CPU or
+            CUDA) are read through DLPack and the result is given back as tensors.
         params : structured ndarray or list of arrays
-            Records from :meth:`sample` / :meth:`draw`, or per-sample device bytes.
+            Records from :meth:`sample` / :meth:`draw`, or per-sample record bytes.
         out : array, optional
             One array shaped as the stacked batch to write into: a reused buffer, or
             ``images`` itself to erase in place (only the masked pixels are then written).
         backend : {None, "numpy", "emulator"} or a launch backend
+        workspace : callable, optional
+            NumPy path: ``workspace(nbytes)`` gives a reused buffer for the output.
         **launch_options
             ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
         """
+        images, back = batch_mod.from_torch(images)
         be = launch.backend_for(images, backend if backend is not None else self.backend)
+        b = batch_mod.describe(images, self.layout)
+        params = self.records(params)
         if be is not None:
-            _, _, _, c, dtype = launch.describe(images, self.layout)
-            values = fill_mod.channel_values(self.fill, c, dtype)
-            return launch.launch(self.kernel, images, params, layout=self.layout, backend=be,
-                                 args=(np.int32(self.fill.mode), be.to_device(values)),
-                                 out=out, **launch_options)
-        return self._apply_numpy(images, np.asarray(params), out=out)
+            values = fill_mod.channel_values(self.fill, b.c, b.dtype)
+            return back(launch.launch(self.kernel, b, params, layout=self.layout, backend=be,
+                                      args=(np.int32(self.fill.mode), be.to_device(values)),
+                                      out=out, **launch_options))
+        return back(self._apply_numpy(b, params, out, workspace))
 
-    def _apply_numpy(self, images, params, reuse=False, out=None):
-        """The NumPy path; ``reuse`` writes into the op's buffer (DALI bodies only)."""
-        arrays, h, w, _, _ = launch.describe(images, self.layout)
-        if not arrays:
-            return images
-        groups = shape_groups(arrays)
-        targets = [launch.check_out(out, arrays)] if out is not None else \
-            group_buffers(groups, self._workspace if reuse else None)[0]
-        outs = [None] * len(arrays)
-        for (idx, batch), target in zip(groups, targets):
+    def _apply_numpy(self, b, params, out=None, workspace=None):
+        if not b.arrays:
+            return [] if not b.stacked else np.asarray(b.arrays)
+        groups = batch_mod.shape_groups(b.arrays)
+        targets = [batch_mod.check_out(out, b.arrays)] if out is not None else \
+            batch_mod.group_buffers(groups, workspace)[0]
+        results = []
+        for (idx, x), target in zip(groups, targets):
             p = params[idx]
-            drop, regions = self.dropped(p, int(h[idx[0]]), int(w[idx[0]]))
-            res = fill_mod.apply(batch, drop, self.fill, self.layout, p["key"], regions, target)
-            for j, i in enumerate(idx):
-                outs[i] = res[j]
-        if isinstance(images, (list, tuple)):
-            return outs
-        return res if len(groups) == 1 else np.stack(outs)
+            drop, regions = self.dropped(p, int(b.h[idx[0]]), int(b.w[idx[0]]))
+            results.append(fill_mod.apply(x, drop, self.fill, self.layout, p["key"], regions,
+                                          target))
+        return batch_mod.ungroup(groups, results, b.stacked)
 
-    # -- DALI python_function bodies ---------------------------------------------------------
-    def sample_batch(self, shapes, sample_ids=None):
-        """CPU op: per-sample shapes (and ids) in, per-sample parameter bytes out."""
-        return _rows(self._draw_shapes(shapes, sample_ids))
-
-    def apply_batch(self, images, params):
-        """Op on the images' device: images and parameter bytes (or records) in, images out."""
-        if not images:
+    def apply_batch(self, images, params, partners=None):
+        """The applying DALI body, on the images' device: images and records (or their
+        bytes) in, images out."""
+        if not len(images):
             return []
-        if launch.backend_for(images, self.backend) is not None:
-            return list(self.apply(images, params))  # a kernel launch
-        return self._apply_numpy(images, self._as_records(params), reuse=True)
-
-    def run_batch(self, images, sample_ids=None):
-        """CPU op sampling and applying in one step (one ``python_function`` fewer): images
-        (and ids) in, images and parameter bytes out."""
-        recs = self._draw_shapes([a.shape for a in images], sample_ids)
-        return self.apply_batch(images, recs), _rows(recs)
-
-
-def scalars(batch) -> np.ndarray:
-    """One value per sample from a DALI batch of per-sample scalars."""
-    return np.array([np.ravel(v)[0] for v in batch])
-
-
-def _rows(recs: np.ndarray) -> list:
-    """Per-sample parameter bytes, as DALI passes them between nodes."""
-    return list(recs.view(np.uint8).reshape(len(recs), -1))
-
-
-def shape_groups(arrays):
-    """``(indices, stacked batch)`` per distinct shape; a zero-copy view when DALI's batch
-    is one contiguous buffer."""
-    if arrays and all(a.shape == arrays[0].shape for a in arrays):
-        return [(np.arange(len(arrays)), _stack(arrays))]
-    groups: dict = {}
-    for i, a in enumerate(arrays):
-        groups.setdefault(a.shape, []).append(i)
-    return [(np.array(ix), _stack([arrays[i] for i in ix])) for ix in groups.values()]
-
-
-def group_buffers(groups, workspace=None, count=1):
-    """``count`` lists of arrays shaped like each group's batch, to write results into:
-    views laid end to end in ``workspace(nbytes)`` (a reused uint8 buffer), or ``None``
-    each (allocate) without one."""
-    if workspace is None:
-        return [[None] * len(groups) for _ in range(count)]
-    buf, offset, views = workspace(count * sum(b.nbytes for _, b in groups)), 0, []
-    for _ in range(count):
-        row = []
-        for _, b in groups:
-            row.append(buf[offset:offset + b.nbytes].view(b.dtype).reshape(b.shape))
-            offset += b.nbytes
-        views.append(row)
-    return views
-
-
-def _stack(arrays):
-    table, rows = as_rows(arrays)
-    if np.array_equal(rows, np.arange(len(arrays))):
-        return table
-    return np.stack(arrays)
-
-
-def as_rows(arrays):
-    """``(table, rows)`` with ``table[rows[i]]`` equal to ``arrays[i]`` (all of one shape and
-    dtype): a zero-copy, read-only view when the arrays are C-contiguous and together tile one
-    stretch of memory (a DALI batch, or a batch's samples in any order, as partners are),
-    else a stacked copy and ``arange``."""
-    a0 = arrays[0]
-    step, ptrs = a0.nbytes, np.array([a.ctypes.data for a in arrays], np.int64)
-    base = int(ptrs.min())
-    rows, off = np.divmod(ptrs - base, max(step, 1))
-    # Every row between the lowest and highest address must be one of the arrays, so that
-    # the view covers only memory they own.
-    if step and not off.any() and rows.max() < len(arrays) and \
-            all(a.flags.c_contiguous for a in arrays) and \
-            np.array_equal(np.unique(rows), np.arange(rows.max() + 1)):
-        lowest = arrays[int(np.argmin(ptrs))]
-        table = np.lib.stride_tricks.as_strided(lowest, (int(rows.max()) + 1, *a0.shape),
-                                                (step, *a0.strides), writeable=False)
-        return table, rows
-    return np.stack(arrays), np.arange(len(arrays))
+        return list(self.apply(list(images), params, workspace=self._workspace))

@@ -28,48 +28,45 @@ Readings chosen:
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from dali_regaug import fill as fill_mod
-from dali_regaug import rng, validate
-from dali_regaug.ops import rects
-from dali_regaug.ops.base import MaskOp, _rows
-from dali_regaug.ops.erasing import ATTEMPTS, place
+from dali_regaug import rng
+from dali_regaug.declare import SAMPLE_IDS, Arg, Operator, Port
+from dali_regaug.ops import boxes as box_mod
+from dali_regaug.ops.rects import params_dtype as rect_set
+from dali_regaug.ops.base import FILL_MEANING, prob_arg
+from dali_regaug.ops.erasing import AREA, ASPECT, ATTEMPTS, Erase, place
 
 MODES = {"image": (True, False), "object": (False, True), "image+object": (True, True),
          "ire": (True, False), "ore": (False, True), "i+ore": (True, True)}
 _DRAWS = 1 + 4 * ATTEMPTS  # uniforms per region: the coin, then the placement attempts
+MIN_VISIBILITY_MEANING = "boxes with a smaller visible fraction (under the union of the " \
+    "regions) are removed with their labels; a box with nothing visible always is"
 
 
-class BboxErasing(MaskOp):
+class BboxErasing(Erase):
     """IRE, ORE or I+ORE; see the module docstring and :func:`dali_regaug.fn.bbox_erasing`."""
 
-    kernel = "erase"
+    ARGS = (Arg("mode", "image+object", "where regions go: the whole image (IRE), each "
+                "object's box (ORE), or both", "choice", choices=tuple(MODES)),
+            prob_arg(0.5, "chance of the image-level region, or an epoch schedule"),
+            Arg("object_prob", 0.5, "chance of a region in each box, independently", "float",
+                0.0, 1.0),
+            AREA, ASPECT, Arg("fill", "random", FILL_MEANING, "fill"),
+            Arg("min_visibility", 0.0, MIN_VISIBILITY_MEANING, "float", 0.0, 1.0),
+            Arg("shrink", False, "replace each kept box by the bounding box of its visible "
+                "part", "bool"),
+            Arg("max_boxes", 100, "boxes per image that get object regions (later ones are "
+                "only checked)", "int", 0, 4096),
+            Arg("mask_fill", None, "value for erased mask pixels (an ignore label such as "
+                "255); None leaves masks as they are", "optional_int", 0, 255))
 
-    def __init__(self, *, mode="image+object", prob=0.5, object_prob=0.5, area=(0.02, 0.4),
-                 aspect=(0.3, 1 / 0.3), fill="random", min_visibility=0.0, shrink=False,
-                 max_boxes=100, layout="HWC", seed=None, backend=None):
-        if str(mode).lower() not in MODES:
-            raise ValueError(f"mode={mode!r}: expected 'image', 'object' or 'image+object' "
-                             f"(or 'ire', 'ore', 'i+ore')")
-        self.image, self.object = MODES[str(mode).lower()]
-        self.object_prob = validate.number("object_prob", object_prob, 0.0, 1.0)
-        self.area = validate.interval("area", area, 0.0, 1.0)
-        if self.area[1] <= 0:
-            raise ValueError(f"area={area!r}: the maximum must be > 0")
-        self.aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
-        self.min_visibility = validate.number("min_visibility", min_visibility, 0.0, 1.0)
-        if not isinstance(shrink, bool):
-            raise TypeError(f"shrink={shrink!r}: expected True or False")
-        self.shrink = shrink
-        self.max_boxes = validate.number("max_boxes", max_boxes, 0, 4096, integer=True)
-        super().__init__(prob=prob, fill=fill, layout=layout, seed=seed, backend=backend)
-        self.params_dtype = rects.params_dtype(1 + self.max_boxes)
+    def setup(self):
+        self.image, self.object = MODES[self.mode]
+        self.params_dtype = rect_set(1 + self.max_boxes)
         self.invalid_boxes = 0  # boxes dropped as NaN or empty, since construction
 
-    def sample(self, hw, keys, prob, boxes=None):
+    def sample(self, hw, keys, prob, view=None, boxes=None):
         """Records with the image's hole in slot 0 and box ``j``'s in slot ``1 + j``.
 
         ``boxes``: ``(N, K, 4)`` float ``(y0, x0, y1, x1)`` pixel boxes, NaN rows for none.
@@ -94,11 +91,8 @@ class BboxErasing(MaskOp):
         p["key"], p["count"], p["boxes"] = keys, 1 + k, holes
         return p
 
-    def mask(self, p, h, w):
-        return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
-
-    def dropped(self, p, h, w):
-        return rects.dropped(p, h, w, self.fill.mode == fill_mod.REGION)
+    def sample_inputs(self, inputs):
+        return {"boxes": inputs.get("pixel_boxes")}
 
     def boxes_after(self, p, hw, boxes):
         """Which boxes stay after the holes of ``p``, and their new extent.
@@ -118,250 +112,57 @@ class BboxErasing(MaskOp):
             Shrunk to their visible part with ``shrink``, else as given.
         """
         present = ~np.isnan(boxes[..., 0])
-        visible, extent = visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)
+        visible, extent = box_mod.visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)
         keep = present & (visible > 0) & (visible >= self.min_visibility)
         return keep, (extent if self.shrink else boxes)
 
-    # -- DALI python_function bodies ---------------------------------------------------------
-    def sample_batch(self, shapes, boxes, labels, sample_ids=None):
-        """CPU op: shapes, ltrb boxes and labels (and ids) in; parameter bytes, the kept
-        boxes and labels, and the kept boxes' indices (for ``segmentation.select_masks``)
-        out."""
-        check_boxes(boxes, labels, sample_ids)
-        hw = self._hw(shapes)
-        px = self._pixel_boxes(boxes, hw)
-        recs = self._draw_shapes(shapes, sample_ids, boxes=px)
-        keep, px = self.boxes_after(recs, hw, px)
-        return (_rows(recs), [r[k] for r, k in zip(ltrb(px, hw), keep)], select(labels, keep),
-                indices(labels, keep))
+    def for_masks(self):
+        """The operator that applies these records to segmentation masks: an eraser with
+        ``mask_fill``, or None (masks pass unchanged)."""
+        if self.mask_fill is None:
+            return None
+        return Erase(max_boxes=1 + self.max_boxes, fill=self.mask_fill, seed=0)
 
-    def run_batch(self, images, boxes, labels, sample_ids=None):
-        """CPU op sampling and applying in one step: images, boxes and labels (and ids) in;
-        images and :meth:`sample_batch`'s outputs out."""
-        rows, *kept = self.sample_batch([a.shape for a in images], boxes, labels, sample_ids)
-        return (self.apply_batch(images, rows), rows, *kept)
-
-    def _pixel_boxes(self, boxes, hw):
-        px, invalid = pixel_boxes(boxes, hw)
+    def sample_named(self, named):
+        """The sampler: boxes and labels in; the records, the kept boxes and labels, and the
+        kept boxes' indices (for ``segmentation.select_masks``) out."""
+        labels = named["labels"]
+        box_mod.check_boxes(named["boxes"], labels, named.get("sample_ids"))
+        hw = self.hw_of(named)
+        px, invalid = box_mod.pixel_boxes(named["boxes"], hw)
         self.invalid_boxes += invalid
-        return px
+        recs = self.draw(hw, self.ids_of(named), dict(named, pixel_boxes=px))
+        keep, px = self.boxes_after(recs, hw, px)
+        return recs, {"boxes": [r[k] for r, k in zip(box_mod.ltrb(px, hw), keep)],
+                      "labels": box_mod.select(labels, keep),
+                      "kept": box_mod.indices(labels, keep)}
 
 
-def check_boxes(boxes, labels, sample_ids=None) -> None:
-    """Refuse boxes that are not ``(count, 4)`` rows, and samples whose boxes and labels
-    differ in number (they would be paired wrongly), naming the sample."""
-    if len(boxes) != len(labels):
-        raise ValueError(f"boxes has {len(boxes)} samples and labels {len(labels)}")
-    for i, (b, lab) in enumerate(zip(boxes, labels)):
-        b, lab = np.asarray(b), np.asarray(lab)
-        who = f"sample {i} of the batch" + ("" if sample_ids is None else
-                                            f" (sample_id {np.ravel(sample_ids[i])[0]})")
-        if b.size and (b.ndim != 2 or b.shape[1] != 4):
-            raise ValueError(f"boxes of {who} have shape {b.shape}: expected (count, 4) "
-                             f"ltrb rows")
-        if lab.ndim == 0 or len(lab) != len(b.reshape(-1, 4)):
-            raise ValueError(f"{who} has {len(b.reshape(-1, 4))} boxes and "
-                             f"{lab.size if lab.ndim == 0 else len(lab)} labels: each box "
-                             f"needs one label row (boxes and labels from the same reader)")
+BOXES = Port("boxes", "CPU float (k, 4) ltrb boxes per sample, as fractions of the image "
+             "(readers.coco(ltrb=True, ratio=True), random_bbox_crop)")
+BOX_LABELS = Port("labels", "CPU labels, one row per box")
+INSTANCE_INPUTS = (
+    Port("masks", "uint8 (H, W, 1) segmentation masks on the images' device", "masks",
+         optional=True),
+    Port("polygons", "CPU instance polygons, as readers.coco(polygon_masks=True) gives them",
+         "instances", optional=True),
+    Port("vertices", "CPU polygon vertices, with polygons", "instances", optional=True))
 
 
-def pixel_boxes(boxes, hw):
-    """``(N, K, 4)`` pixel ``(y0, x0, y1, x1)`` from per-sample ltrb fractions (checked by
-    :func:`check_boxes`), clipped to the image, NaN rows for padding and for dropped boxes
-    (a NaN coordinate, or no area once clipped); and how many were dropped."""
-    n, k = len(boxes), max([len(np.reshape(b, (-1, 4))) for b in boxes], default=0)
-    px = np.full((n, k, 4), np.nan)
-    for i, b in enumerate(boxes):  # packing only: one slice per sample
-        b = np.asarray(b, np.float64).reshape(-1, 4)
-        px[i, :len(b)] = b[:, [1, 0, 3, 2]]
-    px = np.clip(px, 0.0, 1.0) * np.tile(hw[:, None, :], 2)
-    bad = np.isnan(px).any(-1) | (px[..., 2] <= px[..., 0]) | (px[..., 3] <= px[..., 1])
-    present = np.arange(k)[None, :] < np.array([np.size(b) // 4 for b in boxes])[:, None]
-    px[bad] = np.nan
-    return px, int((bad & present).sum())
+def detection_outputs(meaning, *hidden) -> tuple:
+    """Outputs of a detection operator: boxes and labels, the updated masks and instances
+    when given, and ``hidden`` sampled outputs for the adapter (kept, pasted, regions)."""
+    return (Port("boxes", f"CPU ltrb boxes: {meaning}", "sampled"),
+            Port("labels", "CPU labels of those boxes", "sampled"),
+            Port("masks", "the masks, updated like the images", "masks", optional=True,
+                 of="masks"),
+            Port("polygons", "the instances of the kept boxes, renumbered like them",
+                 "instances", optional=True, of="polygons"),
+            Port("vertices", "their vertices", "instances", optional=True, of="vertices"),
+            *(Port(name, "", "sampled", public=False) for name in hidden))
 
 
-def ltrb(px, hw) -> np.ndarray:
-    """float32 ltrb fractions from pixel ``(y0, x0, y1, x1)`` boxes."""
-    return (px / np.tile(hw[:, None, :], 2))[..., [1, 0, 3, 2]].astype(np.float32)
-
-
-def select(labels, keep) -> list:
-    """Per sample, the labels (rows) whose box is kept."""
-    return [np.asarray(lab)[k[:len(lab)]] for lab, k in zip(labels, keep)]
-
-
-def indices(labels, keep) -> list:
-    """Per sample, the int32 indices of the kept boxes."""
-    return [np.flatnonzero(k[:len(lab)]).astype(np.int32) for lab, k in zip(labels, keep)]
-
-
-def visibility(holes, counts, boxes, hw):
-    """Visible fraction and visible extent of each box under the union of the holes.
-
-    Exact in pixel units: the holes' edges (or, when there are more of them than pixels,
-    the pixel edges) cut each image into a grid of cells that are either covered or not.
-    Summed-area tables over the cells give each box's covered area (bilinear within the
-    cells its fractional edges cut, which is exact as coverage is constant there) and,
-    counting the uncovered cells exactly in integers, whether anything of it is visible and
-    its first and last visible row and column (a binary search). Per image the cost is
-    ``O(G**2 + K log G)`` for ``G = min(2 * holes + 2, side + 1)`` grid lines: at most
-    ``O(boxes x holes)`` when each box has its own hole, whatever the image size.
-
-    Parameters
-    ----------
-    holes : (N, R, 4) int ndarray
-        ``(y0, x0, y1, x1)``, the first ``counts`` in use.
-    counts : (N,) int ndarray
-    boxes : (N, K, 4) float ndarray
-        Pixel ``(y0, x0, y1, x1)``.
-    hw : (N, 2) array
-
-    Returns
-    -------
-    visible : (N, K) float ndarray
-        Fraction of each box's area not covered (0 for empty boxes).
-    extent : (N, K, 4) float ndarray
-        Bounding box of the visible part (the box itself where nothing is visible).
-    """
-    n = len(hw)
-    holes = holes[:, :max(int(counts.max(initial=0)), 1)].astype(np.int64)
-    holes = np.where((np.arange(holes.shape[1]) < counts[:, None])[..., None], holes, 0)
-    visible = np.zeros(boxes.shape[:2])
-    extent = np.array(boxes, np.float64)
-    if not n or not boxes.shape[1]:
-        return visible, extent
-    hw = np.asarray(hw, np.int64)
-    grid = [_grid_lines(holes[..., a::2], hw[:, a]) for a in (0, 1)]
-    cells = max(grid[0].shape[1] * grid[1].shape[1], 1)
-    step = max(1, _CELLS // cells)  # images per chunk: bounded memory
-    for s in range(0, n, step):
-        c = slice(s, s + step)
-        visible[c], extent[c] = _visible(holes[c], boxes[c].astype(np.float64),
-                                         grid[0][c], grid[1][c])
-    return visible, extent
-
-
-_CELLS = 1 << 22  # grid cells per chunk of images
-
-
-def _grid_lines(lo_hi, side):
-    """``(N, G)`` sorted grid lines of one axis: 0, the side and the holes' edges, or every
-    pixel edge when that is fewer (repeated lines make empty cells, which are harmless)."""
-    edges = np.concatenate([np.zeros((len(side), 1), np.int64), side[:, None],
-                            lo_hi.reshape(len(side), -1)], 1)
-    if edges.shape[1] > side.max(initial=0) + 1:
-        return np.minimum(np.arange(side.max() + 1)[None, :], side[:, None])
-    return np.sort(edges, 1)
-
-
-def _find(lines, values, side="left"):
-    """Per image, ``searchsorted`` of ``values`` (``(N, K)``) in its ``lines``."""
-    n, g = lines.shape
-    v = values.reshape(n, -1)
-    span = float(lines.max(initial=0)) + 2 + np.abs(v).max(initial=0)
-    row = np.arange(n)[:, None]
-    at = np.searchsorted((lines + row * span).ravel(), (v + row * span).ravel(), side)
-    return (at.reshape(v.shape) - row * g).reshape(values.shape)
-
-
-def _visible(holes, boxes, ys, xs):
-    """:func:`visibility` for one chunk of images, with their grid lines ``ys``, ``xs``."""
-    n, gy, gx = len(ys), ys.shape[1], xs.shape[1]
-    iy, ix = _find(ys, holes[..., 0::2]), _find(xs, holes[..., 1::2])
-    diff = np.zeros((n, gy, gx), np.int32)
-    g = np.broadcast_to(np.arange(n)[:, None], iy.shape[:2])
-    for (a, b), sign in (((0, 0), 1), ((1, 0), -1), ((0, 1), -1), ((1, 1), 1)):
-        np.add.at(diff, (g, iy[..., a], ix[..., b]), sign)
-    np.cumsum(diff, 1, out=diff)
-    np.cumsum(diff, 2, out=diff)
-    covered = diff[:, :-1, :-1] > 0  # (N, gy - 1, gx - 1) cells
-    dy, dx = np.diff(ys, axis=1), np.diff(xs, axis=1)  # whole pixels: exact integer areas
-    area_sat = _sat(covered * (dy[:, :, None] * dx[:, None, :]).astype(
-        np.int32 if ys[:, -1].max(initial=0) * xs[:, -1].max(initial=0) < 2**31 else np.int64))
-    open_sat = _sat(~covered & (dy > 0)[:, :, None] & (dx > 0)[:, None, :])
-
-    y0, x0, y1, x1 = (boxes[..., k] for k in range(4))
-    # the cells a box overlaps with positive length: [ra, rb) x [ca, cb)
-    ra, rb = np.clip(_find(ys, y0, "right") - 1, 0, None), _find(ys, y1)
-    ca, cb = np.clip(_find(xs, x0, "right") - 1, 0, None), _find(xs, x1)
-    rb, cb = np.maximum(rb, ra), np.maximum(cb, ca)
-    # the cells holding each corner, for the bilinear lookups
-    cy = [np.minimum(ra, gy - 2), np.clip(_find(ys, y1, "right") - 1, 0, gy - 2)]
-    cx = [np.minimum(ca, gx - 2), np.clip(_find(xs, x1, "right") - 1, 0, gx - 2)]
-
-    def area_to(i, j, y, x):  # covered area of [0, y) x [0, x): bilinear within the cell
-        fy = _frac(ys, i, y, dy)
-        fx = _frac(xs, j, x, dx)
-        at = lambda a, b: _at(area_sat, a * gx + b)  # noqa: E731
-        return (at(i, j) * (1 - fy) * (1 - fx) + at(i + 1, j) * fy * (1 - fx) +
-                at(i, j + 1) * (1 - fy) * fx + at(i + 1, j + 1) * fy * fx)
-
-    cov = (area_to(cy[1], cx[1], y1, x1) - area_to(cy[0], cx[1], y0, x1) -
-           area_to(cy[1], cx[0], y1, x0) + area_to(cy[0], cx[0], y0, x0))
-    area = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
-    open_cells = functools.partial(_rect, open_sat)  # uncovered cells of a cell rectangle
-    seen = (area > 0) & (open_cells(ra, rb, ca, cb) > 0)
-    # exact where it matters: nothing covered in the box's cells is fully visible (1.0,
-    # which min_visibility=1 keeps), nothing open is invisible (0.0)
-    untouched = _rect(area_sat, ra, rb, ca, cb) == 0
-    visible = np.where(seen, np.where(untouched, 1.0, np.clip(
-        1 - cov / np.where(area > 0, area, 1), 0, 1)), 0.0)
-    extent = boxes.copy()
-    for axis, (lines, a, b, other) in enumerate(((ys, ra, rb, (ca, cb)),
-                                                 (xs, ca, cb, (ra, rb)))):
-        def count(lo, hi):  # uncovered cells within lines [lo, hi) of this axis
-            lo, hi = (np.minimum(v, lines.shape[1] - 1) for v in (lo, hi))  # (idle probes)
-            return open_cells(lo, hi, *other) if axis == 0 else open_cells(*other, lo, hi)
-
-        first = _search(a, b, lambda m: count(a, m + 1) > 0)
-        last = _search(a, b, lambda m: count(m, b) == 0) - 1
-        lo = _at(lines, np.clip(first, 0, lines.shape[1] - 1))
-        hi = _at(lines, np.clip(last + 1, 0, lines.shape[1] - 1))
-        extent[..., axis] = np.where(seen, np.maximum(boxes[..., axis], lo), boxes[..., axis])
-        extent[..., axis + 2] = np.where(seen, np.minimum(boxes[..., axis + 2], hi),
-                                         boxes[..., axis + 2])
-    return visible, extent
-
-
-def _sat(cells):
-    """Integer summed-area table with a zero first row and column."""
-    n, h, w = cells.shape
-    sat = np.zeros((n, h + 1, w + 1), np.int64 if cells.dtype == np.int64 else np.int32)
-    np.cumsum(cells, 1, out=sat[:, 1:, 1:])
-    np.cumsum(sat[:, 1:, 1:], 2, out=sat[:, 1:, 1:])
-    return sat
-
-
-def _rect(sat, r0, r1, c0, c1):
-    """Per image, the sum of the cells in rows ``[r0, r1)`` x columns ``[c0, c1)`` of the
-    summed-area table ``sat``."""
-    gx = sat.shape[2]
-    at = lambda a, b: _at(sat, a * gx + b)  # noqa: E731
-    return at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
-
-
-def _at(table, flat):
-    """``table[n].flat[flat[n]]`` for every image ``n`` (``flat``: ``(N, K)``)."""
-    n = len(table)
-    rows = np.arange(n)[:, None] * (table.size // max(n, 1))
-    return table.reshape(-1)[rows + flat]
-
-
-def _frac(lines, i, v, size):
-    """Where ``v`` lies in cell ``i``, from 0 to 1 (0 in empty cells)."""
-    d = _at(size, i)
-    return np.where(d > 0, (v - _at(lines, i)) / np.where(d > 0, d, 1), 0)
-
-
-def _search(lo, hi, ok):
-    """Per element, the smallest ``m`` in ``[lo, hi)`` with ``ok(m)`` (``ok`` monotone),
-    ``hi`` where none is."""
-    lo, hi = lo.copy(), hi.copy()
-    while (lo < hi).any():
-        mid = (lo + hi) // 2
-        good = ok(np.minimum(mid, np.maximum(hi - 1, lo)))
-        active = lo < hi
-        hi = np.where(active & good, mid, hi)
-        lo = np.where(active & ~good, mid + 1, lo)
-    return lo
+OPERATORS = (Operator(
+    "bbox_erasing", BboxErasing, "Random Erasing for detection, IRE/ORE/I+ORE (Zhong et al. "
+    "2017)", inputs=(BOXES, BOX_LABELS, *INSTANCE_INPUTS, SAMPLE_IDS),
+    outputs=detection_outputs("the boxes that stay visible", "kept")),)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dali_regaug import batch as batch_mod
 from dali_regaug import fill as fill_mod
 from dali_regaug import launch, validate
 from dali_regaug.ops import rects
-from dali_regaug.ops.base import Op, as_rows, group_buffers, scalars, shape_groups
+from dali_regaug.ops.base import Op
 
 CACHE_BYTES = 1 << 20  # one stretch of pixels across the batch, per source, in the NumPy path
 
@@ -70,30 +71,31 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
         ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
     """
     layout = validate.layout(layout)
-    arrays_a, h, w, _, _ = launch.describe(a, layout, "a")
-    arrays_b = launch.describe(b, layout, "b")[0]
-    if [x.shape for x in arrays_a] != [x.shape for x in arrays_b] or \
-            [x.dtype for x in arrays_a] != [x.dtype for x in arrays_b]:
-        raise ValueError("a and b must hold samples of the same shapes and dtype")
+    a, back = batch_mod.from_torch(a)
+    b = batch_mod.from_torch(b)[0]
     be = launch.backend_for(a, backend)
-    if out is not None and launch.overlaps(out, arrays_b, be):
+    ba = batch_mod.describe(a, layout, "a")
+    arrays_b = batch_mod.describe(b, layout, "b").arrays
+    if [x.shape for x in ba.arrays] != [x.shape for x in arrays_b] or \
+            [x.dtype for x in ba.arrays] != [x.dtype for x in arrays_b]:
+        raise ValueError("a and b must hold samples of the same shapes and dtype")
+    if out is not None and batch_mod.overlaps(out, arrays_b):
         raise ValueError("out overlaps b: each output pixel would overwrite a partner's "
                          "pixel another sample still reads; pass a separate buffer")
     if be is not None:
-        return launch.launch("composite", a, p, layout=layout, backend=be, images2=arrays_b,
-                             out=out, **launch_options)
-    groups = shape_groups(arrays_a)
-    targets = [launch.check_out(out, arrays_a)] if out is not None else \
-        group_buffers(groups, workspace)[0]
-    outs = [None] * len(arrays_a)
+        return back(launch.launch("composite", ba, p, layout=layout, backend=be,
+                                  images2=arrays_b, out=out, **launch_options))
+    if not ba.arrays:
+        return back(a)
+    groups = batch_mod.shape_groups(ba.arrays)
+    targets = [batch_mod.check_out(out, ba.arrays)] if out is not None else \
+        batch_mod.group_buffers(groups, workspace)[0]
+    results = []
     for (idx, x), target in zip(groups, targets):
-        y, rows = as_rows([arrays_b[i] for i in idx])
-        res = _blend(x, y, rows, p[idx], int(h[idx[0]]), int(w[idx[0]]), layout, target)
-        for j, i in enumerate(idx):
-            outs[i] = res[j]
-    if isinstance(a, (list, tuple)):
-        return outs
-    return res if len(groups) == 1 else np.stack(outs)
+        y, order = batch_mod.as_rows([arrays_b[i] for i in idx])
+        results.append(_blend(x, y, order, p[idx], int(ba.h[idx[0]]), int(ba.w[idx[0]]),
+                              layout, target))
+    return back(batch_mod.ungroup(groups, results, ba.stacked))
 
 
 def _blend(x, y, rows, p, h, w, layout, out=None):
@@ -153,32 +155,55 @@ class TwoSource(Op):
     kernel = "composite"
     params_dtype = rects.params_dtype(1)
 
-    def apply(self, images, partners, params, *, out=None, backend=None, **launch_options):
+    def explain(self, params, hw):
+        weights = lam(params, hw) if (params["count"] <= 1).all() else \
+            np.full(len(params), np.nan)
+        out = []
+        for r, weight in zip(params, weights):
+            if r["count"] and r["w_in"] == 0:
+                out.append(f"cutmix: partner pasted in {rects.explain(r, '')[1:]}, "
+                           f"lam={weight:.4f}")
+            elif r["count"] and r["w_in"] == 1:
+                out.append(f"paste: own image kept in {rects.explain(r, '')[1:]}")
+            elif r["w_out"] < 1:
+                out.append(f"mixup: lam={weight:.4f}")
+            else:
+                out.append("unchanged, lam=1")
+        return out
+
+    def hidden(self, params, h, w):
+        """Pixels where the image itself has no weight (CutMix's pasted box; outside a
+        selective paste)."""
+        inside = rects.covered(params, h, w)
+        weight = np.where(inside, params["w_in"][:, None, None], params["w_out"][:, None, None])
+        return weight <= 0
+
+    def apply(self, images, partners, params, *, out=None, backend=None, workspace=None,
+              **launch_options):
         """Composite ``images`` (``a``) with ``partners`` (``b``, same shapes) under
         ``params``: see :func:`apply`.
 
         Parameters
         ----------
         images, partners : list of arrays or array
+            NumPy, CuPy or torch (through DLPack).
         params : structured ndarray or list of arrays
-            Records from :meth:`draw`, or per-sample device bytes.
+            Records from :meth:`draw`, or per-sample record bytes.
         out : array, optional
             One stacked array to write into (a reused buffer; never ``partners``' memory).
         backend : {None, "numpy", "emulator"} or a launch backend
         """
-        return apply(images, partners, params, layout=self.layout, out=out,
+        return apply(images, partners, self.records(params), layout=self.layout, out=out,
                      backend=backend if backend is not None else self.backend,
-                     **launch_options)
+                     workspace=workspace, **launch_options)
 
-    def apply_batch(self, images, partners, params):
-        """Op on the images' device: images, their second sources and parameter bytes (or
-        records) in, images out. Partners may be indices into the batch (CPU: views, not a
+    def apply_batch(self, images, params, partners=None):
+        """The applying DALI body, on the images' device: images, records (or their bytes)
+        and the second sources in. Partners may be indices into the batch (CPU: views, not a
         permuted copy) or a batch."""
-        if not images:
+        if not len(images):
             return []
         if np.ndim(partners[0]) < 2:
-            partners = [images[i] for i in scalars(partners)]
-        if launch.backend_for(images, self.backend) is None:  # NumPy path: records
-            params = self._as_records(params)
-        return list(apply(images, partners, params, layout=self.layout, backend=self.backend,
-                          workspace=self._workspace))
+            partners = [images[i] for i in batch_mod.scalars(partners)]
+        return list(self.apply(list(images), list(partners), params,
+                               workspace=self._workspace))

@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import validate
-from dali_regaug.ops.base import _rows, scalars
-from dali_regaug.ops.bbox_erasing import (check_boxes, indices, ltrb, pixel_boxes, select,
-                                          visibility)
-from dali_regaug.ops.mixing import Mix
+from dali_regaug import batch as batch_mod
+from dali_regaug.declare import SAMPLE_IDS, Arg, Operator
+from dali_regaug.ops import boxes as box_mod
+from dali_regaug.ops.base import prob_arg
+from dali_regaug.ops.bbox_erasing import BOX_LABELS, BOXES, INSTANCE_INPUTS, detection_outputs
+from dali_regaug.ops.mixing import CUTMIX_ALPHA, Mix
 
 
 class CutMixDetection(Mix):
-    """See the module docstring and :func:`dali_regaug.fn.cutmix` with ``boxes``."""
+    """See the module docstring and :func:`dali_regaug.fn.cutmix_detection`."""
 
-    def __init__(self, *, alpha=1.0, prob=1.0, min_visibility=0.0, layout="HWC", seed=None,
-                 backend=None):
-        super().__init__(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout,
-                         seed=seed, backend=backend)
-        self.min_visibility = validate.number("min_visibility", min_visibility, 0.0, 1.0)
+    ARGS = (CUTMIX_ALPHA, prob_arg(1.0),
+            Arg("min_visibility", 0.0, "the fraction of a base box that must stay uncovered, "
+                "and of a partner box that must lie inside the region, for the box to be kept",
+                "float", 0.0, 1.0))
+
+    def setup(self):
+        self.mixup_alpha, self.cutmix_alpha, self.switch_prob = 0.0, self.alpha, 0.0
         self.invalid_boxes = 0  # boxes dropped as NaN or empty, since construction
 
     def boxes_after(self, p, hw, boxes, partner_boxes):
@@ -54,46 +57,49 @@ class CutMixDetection(Mix):
             Partner boxes that enter the image.
         clipped : (N, K2, 4) float ndarray
         """
-        visible = visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)[0]
+        visible = box_mod.visibility(p["boxes"], p["count"], np.nan_to_num(boxes), hw)[0]
         keep = ~np.isnan(boxes[..., 0]) & (visible > 0) & (visible >= self.min_visibility)
-        region = _region(p)[:, None, :]
-        clipped = np.concatenate([np.maximum(partner_boxes[..., :2], region[..., :2]),
-                                  np.minimum(partner_boxes[..., 2:], region[..., 2:])], -1)
-        area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), -1)  # noqa: E731
-        full = np.nan_to_num(area(partner_boxes))
-        inside = np.nan_to_num(area(clipped))
+        clipped = box_mod.clip(partner_boxes, _region(p)[:, None, :])
+        full = np.nan_to_num(box_mod.area(partner_boxes))
+        inside = np.nan_to_num(box_mod.area(clipped))
         pasted = (inside > 0) & (inside >= self.min_visibility * full)
         return keep, pasted, clipped
 
-    # -- DALI python_function bodies ---------------------------------------------------------
-    def sample_batch(self, shapes, partners, boxes, labels, sample_ids=None):
-        """CPU op: shapes, partner indices, ltrb boxes and labels (and ids) in; parameter
-        bytes, the new boxes and labels, then for instance masks the indices of the kept
-        own boxes and of the pasted partner boxes, and the region as ``(x0, y0, x1, y1)``
-        fractions, out."""
-        check_boxes(boxes, labels, sample_ids)
-        hw = self._hw(shapes)
-        px, invalid = pixel_boxes(boxes, hw)
+    def for_masks(self):
+        """The operator that pastes the partner's masks with the pixels."""
+        return CutMixDetection(seed=0)
+
+    def sample_named(self, named):
+        """The sampler: the partner indices, ltrb boxes and labels in; the records, the new
+        boxes and labels, then for instance masks the indices of the kept own boxes and of
+        the pasted partner boxes, and the region as ``(x0, y0, x1, y1)`` fractions, out."""
+        boxes, labels = named["boxes"], named["labels"]
+        box_mod.check_boxes(boxes, labels, named.get("sample_ids"))
+        hw = self.hw_of(named)
+        px, invalid = box_mod.pixel_boxes(boxes, hw)
         self.invalid_boxes += invalid
-        recs = self._draw_shapes(shapes, sample_ids)
-        order = scalars(partners)
+        recs = self.draw(hw, self.ids_of(named), named)
+        order = batch_mod.scalars(named["partners"])
         partner_labels = [labels[i] for i in order]
         keep, pasted, clipped = self.boxes_after(recs, hw, px, px[order])
         out_boxes = [np.concatenate([a[k], b[m]]) for a, k, b, m in
-                     zip(ltrb(px, hw), keep, ltrb(clipped, hw), pasted)]
+                     zip(box_mod.ltrb(px, hw), keep, box_mod.ltrb(clipped, hw), pasted)]
         out_labels = [np.concatenate([a, b]) for a, b in
-                      zip(select(labels, keep), select(partner_labels, pasted))]
-        return (_rows(recs), out_boxes, out_labels, indices(labels, keep),
-                indices(partner_labels, pasted), list(ltrb(_region(recs)[:, None], hw)[:, 0]))
-
-    def run_batch(self, images, partners, boxes, labels, sample_ids=None):
-        """CPU op sampling and applying in one step: images, partner indices, boxes and
-        labels (and ids) in; images and :meth:`sample_batch`'s outputs out."""
-        rows, *sampled = self.sample_batch([a.shape for a in images], partners, boxes, labels,
-                                           sample_ids)
-        return (self.apply_batch(images, partners, rows), rows, *sampled)
+                      zip(box_mod.select(labels, keep), box_mod.select(partner_labels, pasted))]
+        return recs, {"boxes": out_boxes, "labels": out_labels,
+                      "kept": box_mod.indices(labels, keep),
+                      "pasted": box_mod.indices(partner_labels, pasted),
+                      "regions": list(box_mod.ltrb(_region(recs)[:, None], hw)[:, 0])}
 
 
 def _region(p):
     """``(N, 4)`` pixel ``(y0, x0, y1, x1)`` pasted region of each record, zeros for none."""
     return np.where((p["count"] > 0)[:, None], p["boxes"][:, 0], 0)
+
+
+OPERATORS = (Operator(
+    "cutmix_detection", CutMixDetection, "CutMix for detection (Yun et al. 2019; box rules "
+    "after Zhong et al. 2017)", inputs=(BOXES, BOX_LABELS, *INSTANCE_INPUTS, SAMPLE_IDS),
+    outputs=detection_outputs("the kept base boxes, then the partner's pasted ones clipped to "
+                              "the region", "kept", "pasted", "regions"),
+    partners="batch"),)

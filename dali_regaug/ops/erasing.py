@@ -39,27 +39,47 @@ import math
 import numpy as np
 
 from dali_regaug import fill as fill_mod
-from dali_regaug import rng, validate
+from dali_regaug import rng
+from dali_regaug.declare import REQUIRED, Arg, Operator
 from dali_regaug.ops import rects
-from dali_regaug.ops.base import MaskOp
+from dali_regaug.ops.base import FILL_MEANING, MaskOp, prob_arg
 
 ATTEMPTS = 10  # draws per region in the first round (and everywhere Algorithm 1 is bounded)
 ATTEMPTS_MORE = 64  # draws per later round, for the regions still without a fit
 MAX_ATTEMPTS = ATTEMPTS + 3 * ATTEMPTS_MORE
 
 
-class _Erase(MaskOp):
-    kernel = "erase"
+def _positive_max(name, value, out):
+    if out[1] <= 0:
+        raise ValueError(f"{name}={value!r}: the maximum must be > 0")
 
-    def __init__(self, *, max_boxes, **kw):
-        super().__init__(**kw)
-        self.params_dtype = rects.params_dtype(max_boxes)
+
+AREA = Arg("area", (0.02, 0.4), "region area as a fraction of the image's, drawn uniformly",
+           "interval", 0.0, 1.0, check=_positive_max)
+ASPECT = Arg("aspect", (0.3, 1 / 0.3), "aspect ratio (height / width), drawn log-uniformly",
+             "interval", 1e-3, 1e3)
+
+
+class Erase(MaskOp):
+    """Rectangle erasing (``kernels/erase.cu``): records of up to ``max_boxes`` boxes filled
+    with ``fill``. On its own it only applies records sampled elsewhere (segmentation
+    masks get an ignore label this way)."""
+
+    kernel = "erase"
+    ARGS = (Arg("max_boxes", 1, "boxes per record", "int", 1, 4097),
+            Arg("fill", 0.0, FILL_MEANING, "fill"))
+
+    def setup(self):
+        self.params_dtype = rects.params_dtype(self.max_boxes)
 
     def mask(self, p, h, w):
         return rects.drop_mask(p, h, w, self.fill.mode == fill_mod.REGION)
 
     def dropped(self, p, h, w):
         return rects.dropped(p, h, w, self.fill.mode == fill_mod.REGION)
+
+    def explain(self, params, hw):
+        return [rects.explain(r, "erased") for r in params]
 
     def _records(self, keys, apply, boxes, count):
         p = np.zeros(len(keys), self.params_dtype)
@@ -69,30 +89,30 @@ class _Erase(MaskOp):
         return p
 
 
-class RandomErasing(_Erase):
-    """Random Erasing; see the module docstring and :func:`dali_regaug.fn.random_erasing`."""
+class RandomErasing(Erase):
+    """Random Erasing; see the module docstring. With a :class:`~dali_regaug.ops.placement.NearPeak`
+    placement, CAM-based Random Erasing (:mod:`dali_regaug.ops.cam_erasing`)."""
 
-    def __init__(self, *, prob=0.5, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3), count=1,
-                 fill="random", layout="HWC", seed=None, backend=None):
-        self.area = validate.interval("area", area, 0.0, 1.0)
-        if self.area[1] <= 0:
-            raise ValueError(f"area={area!r}: the maximum must be > 0")
-        self.aspect = validate.interval("aspect", aspect, 1e-3, 1e3)
-        self.count = validate.interval("count", count, 1, 64, integer=True)
-        super().__init__(max_boxes=self.count[1], prob=prob, fill=fill, layout=layout,
-                         seed=seed, backend=backend)
+    ARGS = (prob_arg(0.5, "chance to erase a sample, or an epoch schedule"), AREA, ASPECT,
+            Arg("count", 1, "regions per erased image, or a (min, max) range drawn per image; "
+                "each is redrawn until it fits (at most 202 draws)", "int_interval", 1, 64),
+            Arg("fill", "random", FILL_MEANING + "; 'random' is the paper's Rand(0, 255)",
+                "fill"))
+
+    def setup(self):
+        self.params_dtype = rects.params_dtype(self.count[1])
 
     def uniforms(self, keys) -> np.ndarray:
         """Each sample's draws: the coin, the region count, then per region and attempt the
         area, log-aspect, corner y and corner x."""
         return rng.uniform(keys, 2 + 4 * self.count[1] * ATTEMPTS)
 
-    def sample(self, hw, keys, prob, **inputs):
+    def sample(self, hw, keys, prob, view=None):
         n, m = len(keys), self.count[1]
         u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, inputs)
+        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, view)
         done = ATTEMPTS
         while done < MAX_ATTEMPTS:  # Algorithm 1 redraws until the region fits
             missing = ~boxes.any(-1) & (np.arange(m) < count[:, None]) & apply[:, None]
@@ -101,29 +121,20 @@ class RandomErasing(_Erase):
                 break
             more = rng.uniform(keys[rows], 4 * m * ATTEMPTS_MORE, offset=2 + 4 * m * done)
             new = self._place(hw[rows], keys[rows], more.reshape(len(rows), m, ATTEMPTS_MORE, 4),
-                              done, {k: _rows_of(v, rows) for k, v in inputs.items()})
+                              done, None if view is None else view.rows(rows))
             boxes[rows] = np.where(missing[rows][..., None], new, boxes[rows])
             done += ATTEMPTS_MORE
         return self._records(keys, apply, boxes, count)
 
-    def _place(self, hw, keys, u, done, inputs):
+    def _place(self, hw, keys, u, done, view):
         """The first attempt of ``u`` (``(B, count, attempts, 4)``) that fits each region,
-        ``done`` attempts having come before; zero boxes where none fits."""
+        ``done`` attempts having come before; zero boxes where none fits. Corners are
+        uniform over the image (Algorithm 1's ``x_e, y_e``) unless the placement moves them."""
         h, w = hw[:, 0, None, None], hw[:, 1, None, None]
         eh, ew = sizes(u, h, w, self.area, self.aspect)
-        y0, x0 = self._corners(hw, keys, u, eh, ew, done=done, **inputs)
+        y0, x0 = self.placement.corners(np.floor(u[..., 2] * h), np.floor(u[..., 3] * w), view,
+                                        eh, ew, keys, done)
         return first_fit(y0, x0, eh, ew, h, w)
-
-    def _corners(self, hw, keys, u, eh, ew, done=0):
-        """``(B, count, attempts)`` corners of the attempts, uniform over the image
-        (Algorithm 1's ``x_e, y_e``)."""
-        h, w = hw[:, 0, None, None], hw[:, 1, None, None]
-        return np.floor(u[..., 2] * h), np.floor(u[..., 3] * w)
-
-
-def _rows_of(value, rows):
-    """The per-sample input ``value`` (array or list) of the samples ``rows``."""
-    return value[rows] if isinstance(value, np.ndarray) else [value[i] for i in rows]
 
 
 def place(u, h, w, area, aspect) -> np.ndarray:
@@ -164,29 +175,30 @@ def first_fit(y0, x0, eh, ew, h, w) -> np.ndarray:
     return boxes.astype(np.int32)
 
 
-def eraser(max_boxes: int, fill, layout="HWC") -> _Erase:
-    """An operator that only applies records of up to ``max_boxes`` boxes sampled
-    elsewhere, with its own ``fill`` (segmentation masks get an ignore label)."""
-    return _Erase(max_boxes=max_boxes, prob=1.0, fill=fill, layout=layout, seed=0)
+class Cutout(Erase):
+    """Cutout; see the module docstring. With a :class:`~dali_regaug.ops.placement.BelowQuantile`
+    placement, KeepAugment's selective cut (:mod:`dali_regaug.ops.keep_cutout`)."""
 
+    ARGS = (Arg("size", REQUIRED, "side of the square in pixels; its centre is uniform over "
+                "the image, clipped at the border", "int", 1, 2**20),
+            Arg("count", 1, "squares per image", "int", 1, 64), prob_arg(1.0),
+            Arg("fill", 0.0, FILL_MEANING + "; 0 is the dataset mean after normalization",
+                "fill"))
 
-class Cutout(_Erase):
-    """Cutout; see the module docstring and :func:`dali_regaug.fn.cutout`."""
+    def setup(self):
+        self.params_dtype = rects.params_dtype(self.count)
 
-    def __init__(self, *, size, count=1, prob=1.0, fill=0.0, layout="HWC", seed=None,
-                 backend=None):
-        self.size = validate.number("size", size, 1, 2**20, integer=True)
-        self.count = validate.number("count", count, 1, 64, integer=True)
-        super().__init__(max_boxes=self.count, prob=prob, fill=fill, layout=layout,
-                         seed=seed, backend=backend)
-
-    def sample(self, hw, keys, prob, **inputs):
-        m = self.count
+    def sample(self, hw, keys, prob, view=None):
+        m, n = self.count, len(keys)
         u = rng.uniform(keys, 1 + 2 * m)
-        cy, cx = self._centres(hw, keys, u, **inputs)
+        cy, cx = np.floor(u[:, 1::2] * hw[:, 0, None]), np.floor(u[:, 2::2] * hw[:, 1, None])
+        cy, cx = self.placement.centres(cy, cx, view, np.full((n, 2), self.size), keys)
         boxes = rects.centred(cy, cx, self.size, self.size, hw[:, 0, None], hw[:, 1, None])
         return self._records(keys, u[:, 0] < prob, boxes, m)
 
-    def _centres(self, hw, keys, u):
-        """``(B, count)`` centres, uniform over the image's pixels."""
-        return np.floor(u[:, 1::2] * hw[:, 0, None]), np.floor(u[:, 2::2] * hw[:, 1, None])
+
+OPERATORS = (
+    Operator("random_erasing", RandomErasing, "Random Erasing (Zhong et al. 2017)",
+             aliases=("erasing", "random_erase")),
+    Operator("cutout", Cutout, "Cutout (DeVries & Taylor 2017)"),
+)

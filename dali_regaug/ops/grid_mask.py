@@ -26,8 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from dali_regaug import fill as fill_mod
-from dali_regaug import records, rng, validate
-from dali_regaug.ops.base import MaskOp
+from dali_regaug import records, rng
+from dali_regaug.declare import Arg, Operator
+from dali_regaug.ops.base import FILL_MEANING, MaskOp, prob_arg
 
 PARAMS_DTYPE = records.GRID_MASK
 UNIT_ONE = records.UNIT_ONE
@@ -38,17 +39,18 @@ class GridMask(MaskOp):
 
     kernel = "grid_mask"
     params_dtype = PARAMS_DTYPE
+    ARGS = (Arg("r", 0.6, "kept fraction of a unit's edge; whole units keep 1 - (1 - r)**2",
+                "float", 0.0, 1.0, per_sample=True),
+            Arg("d", (96, 224), "unit size in pixels, drawn per sample from [d_min, d_max]",
+                "int_interval", 1, 2**20),
+            Arg("rotate", 0.0, "rotation drawn per sample from [0, rotate) degrees", "float",
+                0.0, 360.0),
+            Arg("reverse", False, "keep the squares and drop the rest", "bool"),
+            Arg("unit_prob", 1.0, "chance that each unit's square is dropped (random GridMask)",
+                "float", 0.0, 1.0),
+            prob_arg(1.0), Arg("fill", 0.0, FILL_MEANING, "fill"))
 
-    def __init__(self, *, r=0.6, d=(96, 224), rotate=0.0, reverse=False, unit_prob=1.0,
-                 prob=1.0, fill=0.0, layout="HWC", seed=None, backend=None):
-        super().__init__(prob=prob, fill=fill, layout=layout, seed=seed, backend=backend)
-        self.r = validate.number("r", r, 0.0, 1.0)
-        self.d = validate.interval("d", d, 1, 2**20, integer=True)
-        self.rotate = validate.number("rotate", rotate, 0.0, 360.0)
-        self.reverse = validate.flag("reverse", reverse)
-        self.unit_prob = validate.number("unit_prob", unit_prob, 0.0, 1.0)
-
-    def sample(self, hw, keys, prob):
+    def sample(self, hw, keys, prob, view=None):
         n = len(keys)
         u = rng.uniform(keys, 5)
         p = np.zeros(n, PARAMS_DTYPE)
@@ -67,6 +69,19 @@ class GridMask(MaskOp):
         p["sin_t"] = np.sin(np.deg2rad(angle))
         p["angle"] = angle
         return p
+
+    def explain(self, params, hw):
+        def one(r):
+            if not r["apply"]:
+                return "unchanged"
+            text = f"unit d={r['d']}, kept {r['keep']} of each unit's edge, offset " \
+                f"(y={r['off_y']}, x={r['off_x']}), rotated {float(r['angle']):.1f} degrees"
+            if r["reverse"]:
+                text += ", reversed"
+            if r["unit_threshold"] < UNIT_ONE:
+                text += f", each unit dropped with p={r['unit_threshold'] / UNIT_ONE:.3f}"
+            return text
+        return [one(r) for r in params]
 
     def mask(self, p, h, w):
         col = lambda f: p[f].astype(np.int64)[:, None, None]  # noqa: E731
@@ -100,3 +115,7 @@ class GridMask(MaskOp):
             drop[rev] = ~drop[rev]
         drop[p["apply"] == 0] = False
         return drop, unit
+
+
+OPERATORS = (Operator("grid_mask", GridMask, "GridMask (Chen et al. 2020)",
+                      aliases=("gridmask",)),)

@@ -16,25 +16,10 @@ partner's saliency is not used. Samples without a map are mixed exactly as CutMi
 
 from __future__ import annotations
 
-import numpy as np
+from dali_regaug.ops.base import prob_arg
+from dali_regaug.ops.mixing import CUTMIX_ALPHA, cutmix_args, mixing
+from dali_regaug.ops.placement import BelowQuantile
 
-from dali_regaug.ops.guided import Guide, Guided
-from dali_regaug.ops.mixing import Mix
-
-
-class KeepCutMix(Guided, Mix):
-    """Saliency-guided CutMix; see the module docstring and :func:`dali_regaug.fn.keep_cutmix`."""
-
-    def __init__(self, *, bank, alpha=1.0, tau=0.6, prob=1.0, start_epoch=0, layout="HWC",
-                 seed=None, backend=None):
-        super().__init__(mixup_alpha=0.0, cutmix_alpha=alpha, prob=prob, layout=layout,
-                         seed=seed, backend=backend)
-        self.guide = Guide(bank, tau, start_epoch)
-
-    def _centres(self, hw, keys, u, sh, sw, cut, maps=None, present=None):
-        """CutMix's centres; those of cut samples with a map drawn among the candidates of
-        the box's size with low importance in the base image."""
-        cy, cx = super()._centres(hw, keys, u, sh, sw, cut)
-        return self.guide.replace(cy, cx, None if present is None else cut & present, maps,
-                                  np.stack([sh, sw], 1), keys, above=False,
-                                  backend=self.backend)
+OPERATORS = (mixing("keep_cutmix", "CutMix (Yun et al. 2019) whose cut avoids the salient "
+                    "part (KeepAugment, Gong et al. 2021)", args=(CUTMIX_ALPHA, prob_arg(1.0)),
+                    to_cls=cutmix_args, placement=BelowQuantile),)

@@ -26,26 +26,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug import rng, validate
+from dali_regaug import rng
+from dali_regaug.declare import SAMPLE_IDS, Arg, Operator, Port
 from dali_regaug.ops import composite, rects
-from dali_regaug.ops.base import _rows
+from dali_regaug.ops.base import prob_arg
 
 
 class Mix(composite.TwoSource):
     """CutMix or MixUp per sample; see the module docstring and :func:`dali_regaug.fn.mix`.
     :meth:`apply` pastes the partner's pixels inside each box (CutMix) or blends
-    ``lam * image + (1 - lam) * partner`` (MixUp)."""
+    ``lam * image + (1 - lam) * partner`` (MixUp). With a
+    :class:`~dali_regaug.ops.placement.BelowQuantile` placement the box avoids the salient
+    part of the image (:mod:`dali_regaug.ops.keepcutmix_args`)."""
 
-    def __init__(self, *, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0,
-                 layout="HWC", seed=None, backend=None):
-        super().__init__(prob=prob, layout=layout, seed=seed, backend=backend)
-        self.mixup_alpha = validate.number("mixup_alpha", mixup_alpha, 0.0, 1e3)
-        self.cutmix_alpha = validate.number("cutmix_alpha", cutmix_alpha, 0.0, 1e3)
-        self.switch_prob = validate.number("switch_prob", switch_prob, 0.0, 1.0)
+    ARGS = (Arg("mixup_alpha", 0.8, "MixUp's Beta parameter; 0 disables MixUp", "float",
+                0.0, 1e3),
+            Arg("cutmix_alpha", 1.0, "CutMix's Beta parameter; 0 disables CutMix", "float",
+                0.0, 1e3),
+            Arg("switch_prob", 0.5, "chance of CutMix when both modes are enabled", "float",
+                0.0, 1.0),
+            prob_arg(1.0, "chance to mix a sample at all (otherwise lam = 1), or an epoch "
+                     "schedule"))
+
+    def setup(self):
         if self.mixup_alpha == 0 and self.cutmix_alpha == 0:
             raise ValueError("mixup_alpha=0 and cutmix_alpha=0: at least one must be > 0")
 
-    def sample(self, hw, keys, prob, **inputs):
+    def sample(self, hw, keys, prob, view=None):
         u = rng.uniform(keys, 4)
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             cut = u[:, 1] < self.switch_prob
@@ -58,26 +65,43 @@ class Mix(composite.TwoSource):
         side = np.sqrt(1 - lam)
         sh, sw = np.floor(h * side), np.floor(w * side)
         apply = u[:, 0] < prob
-        cy, cx = self._centres(hw, keys, u, sh, sw, apply & cut, **inputs)
+        # box centres uniform over the image (CutMix's r_x, r_y), unless the placement moves them
+        cy, cx = self.placement.centres(np.floor(u[:, 2] * h), np.floor(u[:, 3] * w), view,
+                                        np.stack([sh, sw], 1), keys, mask=apply & cut)
         box = rects.centred(cy, cx, sh, sw, h, w)
         return composite.params(box[:, None], apply & cut, w_in=0.0,
                                 w_out=np.where(apply & ~cut, lam, 1.0), keys=keys)
 
-    def _centres(self, hw, keys, u, sh, sw, cut):
-        """Box centres, uniform over the image (CutMix's ``r_x, r_y``)."""
-        return np.floor(u[:, 2] * hw[:, 0]), np.floor(u[:, 3] * hw[:, 1])
+    def sampled(self, recs, hw, named):
+        return {"lam": list(composite.lam(recs, hw).reshape(-1, 1))}
 
-    # -- DALI python_function bodies ---------------------------------------------------------
-    def sample_batch(self, shapes, sample_ids=None):
-        """CPU op: shapes (and ids) in; parameter bytes and ``lam`` out."""
-        return self._outputs(self._draw_shapes(shapes, sample_ids), shapes)
 
-    def run_batch(self, images, partners, sample_ids=None):
-        """CPU op sampling and applying in one step: images, each sample's partner index in
-        the batch (and ids) in; images, parameter bytes and ``lam`` out."""
-        shapes = [a.shape for a in images]
-        recs = self._draw_shapes(shapes, sample_ids)
-        return (self.apply_batch(images, partners, recs), *self._outputs(recs, shapes))
+LABELS = Port("labels", "one label per sample (CPU or GPU); returned as labels_a", "labels")
+MIXED = (Port("labels", "the sample's own labels (labels_a)", "input", of="labels"),
+         Port("labels_b", "the partner's labels", "permuted", of="labels"),
+         Port("lam", "float32 weight of the sample's own label per sample: loss = lam * "
+              "CE(labels_a) + (1 - lam) * CE(labels_b) (dali_regaug.torch.mixed_cross_entropy)",
+              "sampled"))
+CUTMIX_ALPHA = Arg("alpha", 1.0, "lam ~ Beta(alpha, alpha), then corrected to the area kept "
+                   "after clipping", "float", 1e-3, 1e3)
 
-    def _outputs(self, recs, shapes):
-        return _rows(recs), list(composite.lam(recs, self._hw(shapes)).reshape(-1, 1))
+
+def cutmix_args(v):
+    return dict(mixup_alpha=0.0, cutmix_alpha=v["alpha"], prob=v["prob"])
+
+
+def mixing(name, summary, **kw) -> Operator:
+    """A declaration over :class:`Mix`: partners from the batch, the label triple out."""
+    return Operator(name, Mix, summary, inputs=(LABELS, SAMPLE_IDS), outputs=MIXED,
+                    partners="batch", **kw)
+
+
+OPERATORS = (
+    mixing("mix", "CutMix or MixUp per sample, as timm's Mixup"),
+    mixing("cutmix", "CutMix (Yun et al. 2019)", args=(CUTMIX_ALPHA, prob_arg(1.0)),
+           to_cls=cutmix_args),
+    mixing("mixup", "MixUp (Zhang et al. 2018)",
+           args=(Arg("alpha", 0.2, "lam ~ Beta(alpha, alpha); 0.2 is the paper's ImageNet "
+                     "setting", "float", 1e-3, 1e3), prob_arg(1.0)),
+           to_cls=lambda v: dict(mixup_alpha=v["alpha"], cutmix_alpha=0.0, prob=v["prob"])),
+)

@@ -87,3 +87,9 @@ def centred(cy, cx, sh, sw, h, w) -> np.ndarray:
     return np.stack(np.broadcast_arrays(np.clip(y0, 0, h), np.clip(x0, 0, w),
                                         np.clip(y0 + sh, 0, h), np.clip(x0 + sw, 0, w)),
                     -1).astype(np.int32)
+
+
+def explain(rec, verb: str) -> str:
+    """The boxes of one record in use, for people: ``verb (y0, x0, y1, x1) ...``."""
+    used = [tuple(b.tolist()) for b in rec["boxes"][:rec["count"]] if (b[2:] > b[:2]).all()]
+    return f"{verb} " + " ".join(str(b) for b in used) if used else "unchanged"

@@ -10,9 +10,13 @@ pass per step (KeepAugment reports about 20% for its cheapest variants).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from dali_regaug.ops.placement import View
 
 
 def apply(op, x, maps, *, augmented=None, sample_ids=None):
@@ -20,14 +24,14 @@ def apply(op, x, maps, *, augmented=None, sample_ids=None):
 
     Parameters
     ----------
-    op : KeepCutout, CamErasing or KeepPaste
-        Built with ``bank=None`` and ``layout="CHW"``.
+    op : operator with a guided placement
+        Such as ``catalog.get("keep_cutout").build(bank=None, layout="CHW", size=...)``.
     x : Tensor
         ``(B, C, H, W)`` float16 or float32 (or uint8), CPU or CUDA.
     maps : Tensor
         ``(B, h, w)`` saliency of ``x`` (a producer's output); resampled to ``H x W``.
     augmented : Tensor, optional
-        ``A(x)`` for :class:`~dali_regaug.ops.keep_paste.KeepPaste`, like ``x``.
+        ``A(x)`` for ``keep_paste``, like ``x``.
     sample_ids : Tensor, optional
         Per-sample ids for the random draws (see :mod:`dali_regaug.rng`).
 
@@ -43,14 +47,17 @@ def apply(op, x, maps, *, augmented=None, sample_ids=None):
     view = F.interpolate(maps.detach().float()[:, None], size=(h, w), mode="bilinear",
                          align_corners=False)[:, 0].cpu().numpy()
     ids = None if sample_ids is None else sample_ids.detach().cpu().numpy().astype(np.int64)
-    recs = op.draw(np.tile([h, w], (len(x), 1)), ids, maps=list(view),
-                   present=np.ones(len(x), bool))
+    recs = op.draw(np.tile([h, w], (len(x), 1)), ids,
+                   view=View(list(view), np.ones(len(x), bool)))
     sources = (x,) if augmented is None else (x, augmented)
-    if x.is_cuda:
-        import cupy
+    with _stream_of(x):
+        return op.apply(*sources, recs), recs
 
-        with cupy.cuda.ExternalStream(torch.cuda.current_stream(x.device).cuda_stream):
-            out = op.apply(*(cupy.from_dlpack(s.detach().contiguous()) for s in sources), recs)
-        return torch.from_dlpack(out), recs
-    out = op.apply(*(s.detach().contiguous().numpy() for s in sources), recs)
-    return torch.from_numpy(np.ascontiguousarray(out)), recs
+
+def _stream_of(x):
+    """CuPy on torch's current stream for CUDA tensors (the kernels launch there)."""
+    if not x.is_cuda:
+        return contextlib.nullcontext()
+    import cupy
+
+    return cupy.cuda.ExternalStream(torch.cuda.current_stream(x.device).cuda_stream)

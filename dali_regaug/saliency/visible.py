@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_regaug.ops import rects
-
 
 class Visible:
     """DALI body: the parameter bytes of each operator of a chain in, one uint8
@@ -33,14 +31,8 @@ class Visible:
         h, w = self.hw
         seen = None
         for op, rows in zip(self.ops, param_batches):
-            recs = op._as_records(rows)
+            recs = op.records(rows)
             if seen is None:
                 seen = np.ones((len(recs), h, w), bool)
-            if hasattr(op, "mask"):
-                seen &= ~np.broadcast_to(op.mask(recs, h, w)[0], seen.shape)
-            else:
-                inside = rects.covered(recs, h, w)
-                weight = np.where(inside, recs["w_in"][:, None, None],
-                                  recs["w_out"][:, None, None])
-                seen &= weight > 0
+            seen &= ~np.broadcast_to(op.hidden(recs, h, w), seen.shape)
         return list(seen.astype(np.uint8))

@@ -1,0 +1,196 @@
+"""Where an operator puts its regions: uniformly, or guided by saliency.
+
+A placement strategy is given to an operator (``Cutout(..., placement=BelowQuantile(...))``);
+the operator draws its unguided placement and hands it to the strategy, which may replace
+it for the samples that have a saliency map. The strategies:
+
+* :class:`Uniform`: the operator's own placement (the papers' unguided operators);
+* :class:`BelowQuantile` and :class:`AboveQuantile`: KeepAugment's selective cut and paste
+  (Gong et al. 2021, Sec. 3.1), a region drawn uniformly among the candidates whose
+  importance is below (cut) or above (paste) the ``tau``-quantile of all candidates';
+* :class:`NearPeak`: CAM-based Random Erasing (Oh & Lee 2023), a region centred on a pixel
+  whose map is at least ``threshold`` times the view's maximum.
+
+Guided draws come from their own random stream, so a sample without a map (or any sample
+before ``start_epoch``) gets exactly what the unguided operator would have given it.
+Scoring and the threshold are in :mod:`dali_regaug.ops.regions`; the maps come from a
+saliency bank (:class:`dali_regaug.saliency.SaliencyBank`), read in each sample's view.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from dali_regaug import declare, rng
+from dali_regaug.declare import REQUIRED, Arg, Port
+from dali_regaug.ops import regions
+
+
+def _is_bank(name, value, out):
+    if value is not None and not (callable(getattr(value, "read", None)) and
+                                  hasattr(value, "n")):
+        raise TypeError(f"{name} must be a dali_regaug.saliency.SaliencyBank, got "
+                        f"{type(value).__name__}")
+
+
+BANK = Arg("bank", REQUIRED, "the saliency maps, written by the trainer "
+           "(dali_regaug.saliency.SaliencyBank); None only for the trainer-side mode "
+           "(dali_regaug.saliency.step), which passes each batch's maps", "object",
+           check=_is_bank)
+START_EPOCH = Arg("start_epoch", 0, "unguided before this epoch; also unguided for samples "
+                  "with no map yet", "int", 0)
+VIEWS = (Port("sample_ids", "CPU int64 id per sample (the pipeline's sample_id): which map of "
+              "the bank to read"),
+         Port("crops", "CPU crop window per sample (the pipeline's crop): where the view lies "
+              "in the map"),
+         Port("flips", "CPU flip flag per sample (the pipeline's flip)"))
+
+
+class View(NamedTuple):
+    """Each sample's map in its view (a list), and whether it has one."""
+
+    maps: list
+    present: np.ndarray
+    backend: object = None  # of the operator, for region scores
+
+    def rows(self, idx) -> View:
+        return View([self.maps[i] for i in idx], self.present[idx], self.backend)
+
+
+class Uniform:
+    """The operator's own placement."""
+
+    ARGS: tuple = ()
+    INPUTS: tuple = ()
+
+    def view(self, inputs, hw, epoch, sample_ids) -> View | None:
+        return None
+
+    def centres(self, cy, cx, view, region_hw, keys, mask=None):
+        """``(cy, cx)`` of regions of ``region_hw`` ``(B, 2)``: those drawn uniformly, or
+        the guided ones for the samples of ``mask`` with a map (changed in place)."""
+        return cy, cx
+
+    def corners(self, y0, x0, view, eh, ew, keys, done=0):
+        """``(y0, x0)`` ``(B, count, attempts)`` of Random Erasing's attempts of sizes
+        ``eh, ew``, ``done`` attempts per region having come before."""
+        return y0, x0
+
+
+class _Guided(Uniform):
+    INPUTS = VIEWS
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(declare.values(type(self).__name__, self.ARGS, kwargs))
+
+    def view(self, inputs, hw, epoch, sample_ids):
+        """The maps of the samples ``sample_ids`` in their views (``inputs["crops"]``,
+        ``inputs["flips"]``), none before ``start_epoch``."""
+        n = len(hw)
+        maps, present = [None] * n, np.zeros(n, bool)
+        if epoch < self.start_epoch:
+            return View(maps, present)
+        crops = np.asarray(inputs["crops"], np.float64).reshape(n, 4)
+        flips = np.asarray(inputs["flips"]).reshape(n)
+        for idx in by_shape(hw):
+            view, has = self.bank.read(sample_ids[idx], crops[idx], flips[idx],
+                                       tuple(hw[idx[0]]))
+            present[idx] = has
+            for j, i in enumerate(idx):
+                maps[i] = view[j]
+        return View(maps, present)
+
+
+class Quantile(_Guided):
+    """KeepAugment's placement: among the candidate regions below (a cut) or above
+    (``above``: a paste) the ``tau``-quantile of the candidates' importance."""
+
+    above = False
+    ARGS = (Arg("tau", 0.6, "quantile of the candidate regions' saliency that separates the "
+                "cut-able from the kept (KeepAugment's adaptive threshold)", "float", 0.0, 1.0),
+            START_EPOCH, BANK)
+
+    def centres(self, cy, cx, view, region_hw, keys, mask=None):
+        guided = _guided(view, mask)
+        if guided is None:
+            return cy, cx
+        g = np.flatnonzero(guided)
+        shape = cy[g].shape
+        region_hw = np.asarray(region_hw).reshape(-1, 2)[g]
+
+        def allowed(q, idx):
+            s = regions.scores(q, region_hw[idx], backend=view.backend)
+            return regions.eligible(s, self.tau, above=self.above)
+
+        new = _pick([view.maps[i] for i in g],
+                    guide_uniforms(keys, guided, int(np.prod(shape[1:], dtype=int))), allowed)
+        cy[g], cx[g] = (c.reshape(shape) for c in new)
+        return cy, cx
+
+
+class BelowQuantile(Quantile):
+    """KeepAugment's selective cut: regions where the image matters least."""
+
+
+class AboveQuantile(Quantile):
+    """KeepAugment's selective paste: regions where the image matters most."""
+
+    above = True
+
+
+class NearPeak(_Guided):
+    """CAM-based Random Erasing's placement: regions centred on pixels whose map is at least
+    ``threshold`` times the view's maximum (any pixel of an all-zero map)."""
+
+    ARGS = (Arg("threshold", 0.5, "the vicinity of the object: pixels whose map is at least "
+                "threshold times the view's maximum; each region is centred on one of them",
+                "float", 0.0, 1.0), START_EPOCH, BANK)
+
+    def corners(self, y0, x0, view, eh, ew, keys, done=0):
+        guided = _guided(view, None)
+        if guided is None:
+            return y0, x0
+        g = np.flatnonzero(guided)
+        u = guide_uniforms(keys, guided, eh[0].size, offset=done * eh.shape[1])
+        cy, cx = _pick([view.maps[i] for i in g], u, lambda q, idx: q >= np.ceil(
+            self.threshold * q.max((1, 2), keepdims=True)))
+        y0[g] = cy.reshape(eh[g].shape) - eh[g] // 2
+        x0[g] = cx.reshape(ew[g].shape) - ew[g] // 2
+        return y0, x0
+
+
+def _guided(view, mask):
+    """The samples to place by saliency (a bool array), or None for none."""
+    if view is None:
+        return None
+    guided = view.present if mask is None else view.present & mask
+    return guided if guided.any() else None
+
+
+def _pick(maps, u, allowed):
+    """Per shape group: quantize the maps, ``allowed(q, idx)`` marks the candidates, and
+    :func:`regions.pick` draws among them; ``(cy, cx)``, each ``(B, m)``."""
+    u = np.asarray(u).reshape(len(maps), -1)
+    cy, cx = np.zeros(u.shape, np.int64), np.zeros(u.shape, np.int64)
+    for idx in by_shape([m.shape for m in maps]):
+        q = regions.quantize(np.stack([maps[i] for i in idx]))
+        cy[idx], cx[idx] = np.divmod(regions.pick(allowed(q, idx), u[idx]), q.shape[2])
+    return cy, cx
+
+
+def by_shape(hw) -> list:
+    """Index arrays of the samples of each distinct ``(h, w)`` (one for a fixed-size
+    training batch)."""
+    hw = np.asarray(hw).reshape(len(hw), -1)
+    if not len(hw):
+        return []
+    _, inverse = np.unique(hw, axis=0, return_inverse=True)
+    return [np.flatnonzero(inverse.reshape(-1) == g) for g in range(inverse.max() + 1)]
+
+
+def guide_uniforms(keys, present, count, offset=0):
+    """``(k, count)`` uniforms for the guided samples, from their own stream (after the
+    first ``offset`` of it)."""
+    return rng.uniform(keys[present], count, stream=rng.STREAM_GUIDE, offset=offset)
