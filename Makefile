@@ -4,12 +4,15 @@ PY := $(VENV)/bin/python
 # A matching torch/torchvision pair, installed first (these two lie on the dev and CI
 # machines' disk); override with TORCH='torch==X torchvision==Y' elsewhere.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# The CUDA flavour of DALI and CuPy (pyproject's extras): torch 2.14.1's wheels are CUDA 13
+# builds, so one CUDA stack in the environment; CUDA=cuda12 with a CUDA 12 torch.
+CUDA ?= cuda13
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(CUDA),test]'
 	touch $@
 
 .PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators \
@@ -47,8 +50,8 @@ bench-crowd: $(VENV)/.installed  ## crowd visibility (1000 boxes, 640^2), random
 
 bench-cpu: bench-operators bench-scaling bench-loader  ## the CPU comparison of benchmarks/README.md
 
-gpu-bench:  ## on a GPU machine with CuPy and torch (DALI optional): GPU tests + GPU benchmarks, out/gpu/gpu.json
-	python3 -m benchmarks.gpu --out out/gpu
+gpu-bench: $(VENV)/.installed  ## on a GPU machine: GPU tests + GPU benchmarks, out/gpu/gpu.json
+	$(PY) -m benchmarks.gpu --out out/gpu
 
-gpu-test:  ## on a GPU machine with CuPy (DALI not needed): the real kernels against NumPy
-	python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py
+gpu-test: $(VENV)/.installed  ## on a GPU machine: the real kernels against NumPy
+	$(PY) -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

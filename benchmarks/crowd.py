@@ -44,8 +44,8 @@ def crowd_boxes(k, seed=0):
     return np.concatenate([lt, lt + rs.uniform(0.01, 0.1, (k, 2))], 1).astype(np.float32)
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None) -> dict:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--boxes", type=int, default=1000)
     ap.add_argument("--size", type=int, default=640)
     ap.add_argument("--big", type=int, default=4000)

@@ -59,8 +59,8 @@ def host_us_per_image(boxes_per_image=7, batch=32, reps=50):
     return (time.perf_counter() - start) / (reps * batch) * 1e6
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None, help="COCO root (default: the 7-object sample)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=320)

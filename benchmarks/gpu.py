@@ -70,8 +70,8 @@ def targets(ops: dict, pipeline: dict | None) -> dict:
     return result
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("out/gpu"))
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--size", type=int, default=224)

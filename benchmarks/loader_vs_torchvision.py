@@ -193,8 +193,8 @@ def plot(rows, sweep, args, path, title):
     figure.save(fig, path, title)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None, help="ImageNet-layout folder (default: the "
                                                    "sample dataset's train split)")
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))

@@ -116,8 +116,8 @@ def pipeline_rates(args):
         "keep_cutout_vs_cutout": 1 - paired_ratio(runs["keep_cutout"], runs["cutout"])}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--steps", type=int, default=4, help="training steps per timed run")

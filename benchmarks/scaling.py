@@ -102,8 +102,8 @@ def plot(results, fits, args, path, title):
     figure.save(fig, path, title)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 112, 160, 224, 320])
     ap.add_argument("--batch", type=int, default=32, help="batch size of the size sweep")

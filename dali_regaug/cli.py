@@ -1,4 +1,7 @@
-"""Command line: ``dali-regaug preview | train | make-sample-data | bench``."""
+"""Command line: ``dali-regaug ops | preview | train | make-sample-data | bench``.
+
+Mistakes (a spec typo, an unknown argument, a missing file) are one line on stderr; run
+with ``--debug`` for the traceback."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+
+from dali_regaug import spec
 
 BENCHMARKS = {  # dali-regaug bench NAME -> module of dali_regaug.benchmarks (benchmarks/)
     "operators": "operators", "scaling": "scaling", "loader": "loader_vs_torchvision",
@@ -16,7 +21,12 @@ BENCHMARKS = {  # dali-regaug bench NAME -> module of dali_regaug.benchmarks (be
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="dali-regaug",
                                      description="Region-level augmentation for DALI pipelines")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
+    ops = sub.add_parser("ops", help="list the operators, their arguments (defaults, ranges, "
+                                     "meanings) and outputs")
+    ops.add_argument("name", nargs="?", help="one operator (or alias): its full description")
     _preview_args(sub.add_parser("preview", help="write a PNG grid of augmented images"))
     _train_args(sub.add_parser("train", help="train a ResNet from a DALI pipeline"))
     md = sub.add_parser("make-sample-data",
@@ -40,16 +50,46 @@ def main(argv=None) -> int:
     from dali_regaug.pipelines.folder import CorruptImageError
 
     try:
-        return {"preview": _preview, "train": _train, "make-sample-data": _make,
+        for text in _specs(args):
+            spec.parse(text)  # a typo is found before anything is built or trained
+        return {"ops": _ops, "preview": _preview, "train": _train, "make-sample-data": _make,
                 "bench": _bench}[args.command](args)
-    except CorruptImageError as err:  # the message names the files; no traceback needed
+    except (ValueError, TypeError, FileNotFoundError, CorruptImageError) as err:
+        if args.debug:
+            raise
+        # the messages name the argument, file or sample; the traceback is behind --debug
         print(f"dali-regaug {args.command}: {err}", file=sys.stderr)
         return 1
 
 
+def _specs(args) -> list:
+    augment = getattr(args, "augment", None)
+    return [augment] if isinstance(augment, str) else list(augment or [])
+
+
+def _ops(args) -> int:
+    from dali_regaug.ops import catalog
+
+    if args.name:
+        decl = catalog.get(args.name)
+        aliases = f" (also {', '.join(decl.aliases)})" if decl.aliases else ""
+        print(f"{decl.name}{aliases}\n\n{decl.doc()}")
+        return 0
+    for name, decl in catalog.operators().items():
+        print(f"{name}: {decl.summary}" + (f" (also {', '.join(decl.aliases)})"
+                                            if decl.aliases else ""))
+        for a in decl.all_args:
+            if a.spec:
+                print(f"    {a.name}={a.shown_default()}  {a.allowed()}: {a.meaning}")
+        print(f"    -> {decl.returns()}")
+    print("\nIn specs: p=prob, ramp=E (a linear ramp of prob), a-b ranges, [a,b,c] sequences;"
+          " dali-regaug ops NAME for one operator")
+    return 0
+
+
 def _bench(args) -> int:
     module = importlib.import_module(f"dali_regaug.benchmarks.{BENCHMARKS[args.name]}")
-    module.main(args.options)
+    module.main(args.options, prog=f"dali-regaug bench {args.name}")
     return 0
 
 
@@ -60,7 +100,8 @@ def _preview_args(pv):
     pv.add_argument("--data", type=Path, default=None,
                     help="dataset folder (default: the sample dataset, built if missing)")
     pv.add_argument("--augment", action="append", default=None, metavar="SPEC",
-                    help=f"one row per spec, repeatable (default: {' '.join(DEFAULT_SPECS)})")
+                    help=f"one row per spec, repeatable (default: {' '.join(DEFAULT_SPECS)}); "
+                         f"operators and arguments: dali-regaug ops")
     pv.add_argument("--out", type=Path, default=Path("out/preview.png"))
     pv.add_argument("--columns", type=int, default=5, help="images when picked from --data")
     pv.add_argument("--size", type=int, default=224, help="crop size (default 224)")
@@ -115,7 +156,9 @@ def _train_args(tr):
     tr.add_argument("--lr", type=float, default=d.lr, help="learning rate for batch 256")
     tr.add_argument("--weight-decay", type=float, default=d.weight_decay)
     tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    tr.add_argument("--augment", default=d.augment, help=f"spec (default: {d.augment!r})")
+    tr.add_argument("--augment", default=d.augment,
+                    help=f"spec (default: {d.augment!r}); operators and arguments: "
+                         f"dali-regaug ops")
     tr.add_argument("--no-ramp", dest="ramp", action="store_false",
                     help="keep GridMask's probability constant (default: it rises linearly "
                          "to its prob over the run, as in the paper)")

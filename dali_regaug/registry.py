@@ -28,11 +28,11 @@ def register(op, name=None) -> str:
         raise RuntimeError("dali_regaug.fn operators must be called inside a pipeline "
                            "definition (@pipeline_def or `with pipe:`)")
     table = ops(pipe)
-    name = name or f"{op.name}_{len(table)}"
+    name = name or f"{op.operator.name if op.operator else op.kernel}_{len(table)}"
     if name in table:
         raise ValueError(f"name={name!r} is already used by another operator of this pipeline")
     table[name] = op
-    op.epoch_samples = _EpochSamples(pipe)
+    op.label, op.epoch_samples = name, _EpochSamples(pipe)
     return name
 
 

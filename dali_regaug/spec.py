@@ -146,7 +146,7 @@ def build(spec, images, targets: dict, *, layout, views=None, bank=None, seed=No
     -------
     (images, targets), plus the parameters if asked; ``targets`` is a dict by name.
     """
-    from dali_regaug import fn as rfn
+    from dali_regaug import adapter
 
     targets = {k: v for k, v in targets.items() if v is not None}
     views = {k: v for k, v in (views or {}).items() if v is not None}
@@ -171,8 +171,8 @@ def build(spec, images, targets: dict, *, layout, views=None, bank=None, seed=No
                       **{a.name: context[a.name] for a in decl.all_args if a.name in context})
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
-        outs = getattr(rfn, decl.name)(images, **{n: nodes[n] for n in takes if n in nodes},
-                                       **kwargs)
+        outs = adapter.call(decl, (images,), {**{n: nodes[n] for n in takes if n in nodes},
+                                              **kwargs})
         names = ["images"] + [p.name for p in decl.outputs
                               if p.public and (not p.optional or p.of in nodes)] + ["params"]
         produced = dict(zip(names, outs))

@@ -1,6 +1,9 @@
 """``dali-regaug preview`` writes a grid of each spec's output and prints the parameters."""
 
+import re
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from dali_regaug.cli import main
@@ -77,3 +80,47 @@ def test_bench_runs_a_benchmark_with_its_own_options(tmp_path):
     assert main(["bench", "scaling", "--batches", "2", "4", "--sizes", "16", "--batch", "2",
                  "--size", "16", "--iters", "1", "--rounds", "1", "--json", str(out)]) == 0
     assert out.exists()
+
+
+def test_ops_lists_every_operator_with_its_arguments_and_shows_one(capsys):
+    from dali_regaug.ops import catalog
+
+    assert main(["ops"]) == 0
+    text = capsys.readouterr().out
+    for name, decl in catalog.operators().items():
+        assert f"\n{name}: " in "\n" + text
+        for a in decl.all_args:
+            if a.spec:
+                assert f"    {a.name}={a.shown_default()}" in text
+    assert main(["ops", "gridmask"]) == 0
+    one = capsys.readouterr().out
+    assert one.startswith("grid_mask (also gridmask)") and "unit_prob : number in [0, 1]" in one
+    assert "Returns" in one
+
+
+@pytest.mark.parametrize("augment, says", [
+    ("gridmsk(d=9)", "unknown operator 'gridmsk'"),
+    ("gridmask(dd=9)", "grid_mask has no argument dd"),
+    ("gridmask(d=(96,224))", "write a range as a-b and a sequence as [a,b,c] (d=96-224)"),
+    ("gridmask(r=2)", "r=2 is out of range")])
+def test_cli_mistakes_are_one_line_and_the_traceback_is_behind_debug(capsys, augment, says):
+    assert main(["train", "--augment", augment]) == 1
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    with pytest.raises(ValueError, match=re.escape(says)):
+        main(["--debug", "train", "--augment", augment])
+
+
+def test_unknown_operator_lists_each_name_once(capsys):
+    from dali_regaug.ops import catalog
+
+    main(["preview", "--augment", "nope()"])
+    err = capsys.readouterr().err
+    for name in catalog.operators():
+        assert err.count(f" {name},") + err.count(f" {name} ") <= 1, name
+
+
+def test_bench_help_names_the_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "operators", "--help"])
+    assert capsys.readouterr().out.startswith("usage: dali-regaug bench operators")

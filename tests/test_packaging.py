@@ -36,3 +36,25 @@ def test_kernels_and_pipelines_are_subpackages(wheel_names):
 def test_console_script_declared(wheel_names):
     ep = [n for n in wheel_names if n.endswith("entry_points.txt")]
     assert ep
+
+
+def _metadata(wheel_names, tmp_path_factory):
+    out = tmp_path_factory.mktemp("meta")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(ROOT)], check=True)
+    (whl,) = out.glob("dali_regaug-*.whl")
+    zf = zipfile.ZipFile(whl)
+    return zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
+
+
+def test_cuda_stacks_are_extras_one_flavour_each(wheel_names, tmp_path_factory):
+    meta = _metadata(wheel_names, tmp_path_factory)
+    requires = [line.split(":", 1)[1].strip() for line in meta.splitlines()
+                if line.startswith("Requires-Dist:")]
+    core = [r for r in requires if "extra ==" not in r]
+    assert not any("dali" in r or "cupy" in r or "nvrtc" in r for r in core), core
+    for flavour, dali, cupy in (("cuda12", "nvidia-dali-cuda120", "cupy-cuda12x"),
+                                ("cuda13", "nvidia-dali-cuda130", "cupy-cuda13x")):
+        mine = [r for r in requires if f'extra == "{flavour}"' in r]
+        assert any(r.startswith(dali) for r in mine) and any(r.startswith(cupy) for r in mine)
+    assert "License-Expression: Apache-2.0" in meta

@@ -65,6 +65,7 @@ class Op:
         self.epoch_driven = False  # set_epoch or set_epoch_length was called
         self.epoch_samples = None  # asked for the samples per epoch (the schedule warning)
         self._drawn = 0
+        self.label = None  # its name in the pipeline (dali_regaug.registry)
         self._buffer = None  # output of the CPU DALI bodies, reused across batches
         self.setup()
 
@@ -73,6 +74,9 @@ class Op:
 
     @property
     def name(self) -> str:
+        """The pipeline's name for it (registry), or its operator's."""
+        if self.label is not None:
+            return self.label
         return self.operator.name if self.operator is not None else type(self).__name__
 
     def sample(self, hw: np.ndarray, keys: np.ndarray, prob, view=None) -> np.ndarray:
