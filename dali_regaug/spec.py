@@ -65,6 +65,8 @@ def parse(spec) -> list[Config]:
     """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "none")):
         return []
+    if isinstance(spec, list) and all(isinstance(c, Config) for c in spec):
+        return spec  # parsed and checked already
     if isinstance(spec, str):
         items = [_parse_call(part) for part in _split(spec)]
     elif isinstance(spec, dict):
