@@ -32,7 +32,11 @@ def call(decl, args: tuple, kwargs: dict):
     """Apply the operator ``decl`` (a :class:`dali_regaug.declare.Operator`) inside a
     pipeline definition: ``args`` and ``kwargs`` as its ``dali_regaug.fn`` function takes
     them. Returns the images, or the images and the declared outputs, in declared order."""
-    bound = decl.signature().bind(*args, **kwargs)
+    try:
+        bound = decl.signature().bind(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"{decl.name}: {err} (its inputs and arguments: help(dali_regaug.fn."
+                        f"{decl.name}) or dali-regaug ops {decl.name})") from None
     bound.apply_defaults()
     values = dict(bound.arguments)
     images = values.pop("images")

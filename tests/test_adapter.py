@@ -45,11 +45,13 @@ def test_prob_per_sample_from_a_datanode_decides_each_sample():
     assert (out[0] == 200).all() and (out[1] == 0).any()
 
 
-def test_a_per_sample_argument_follows_each_samples_value():
-    _, (_, params) = _run(lambda: rfn.grid_mask(_images(), d=10, r=_values([0.2, 0.5, 0.8, 1.0], np.float64),
-                                                return_params=True))
+def test_per_sample_arguments_follow_each_samples_value():
+    _, (_, params) = _run(lambda: rfn.grid_mask(
+        _images(), d=10, r=_values([0.2, 0.5, 0.8, 1.0], np.float64),
+        unit_prob=_values([0, 0.25, 0.5, 1]), return_params=True))
     recs = params.reshape(N, -1).view(GRID_MASK).ravel()
     assert recs["keep"].tolist() == [2, 5, 8, 10]  # ceil(r * d) per sample
+    assert (recs["unit_threshold"] / 2**24).tolist() == [0, 0.25, 0.5, 1]
 
 
 def test_a_per_sample_value_out_of_range_names_the_argument_and_the_sample():
@@ -60,7 +62,7 @@ def test_a_per_sample_value_out_of_range_names_the_argument_and_the_sample():
 
 def test_an_argument_that_is_not_per_sample_refuses_a_datanode():
     with pytest.raises(TypeError, match=r"grid_mask: d takes no DataNode \(per-sample "
-                                        r"arguments: r, prob\)"):
+                                        r"arguments: r, unit_prob, prob\)"):
         _run(lambda: rfn.grid_mask(_images(), d=_values([4, 4, 4, 4])))
 
 

@@ -47,7 +47,7 @@ class GridMask(MaskOp):
                 0.0, 360.0),
             Arg("reverse", False, "keep the squares and drop the rest", "bool"),
             Arg("unit_prob", 1.0, "chance that each unit's square is dropped (random GridMask)",
-                "float", 0.0, 1.0),
+                "float", 0.0, 1.0, per_sample=True),
             prob_arg(1.0), Arg("fill", 0.0, FILL_MEANING, "fill"))
 
     def sample(self, hw, keys, prob, view=None):
@@ -64,7 +64,7 @@ class GridMask(MaskOp):
         p["off_y"] = np.floor(u[:, 3] * d)
         p["reverse"] = self.reverse
         p["rotated"] = angle != 0
-        p["unit_threshold"] = round(self.unit_prob * UNIT_ONE)
+        p["unit_threshold"] = np.round(np.asarray(self.unit_prob) * UNIT_ONE)
         p["cos_t"] = np.cos(np.deg2rad(angle))
         p["sin_t"] = np.sin(np.deg2rad(angle))
         p["angle"] = angle
