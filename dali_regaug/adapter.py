@@ -74,7 +74,7 @@ def _on_device(name, images, device):
     if not isinstance(images, DataNode):
         raise TypeError(f"{name}: images must be a DataNode, got {type(images).__name__}")
     if device == "gpu" and images.device == "cpu":
-        return images.gpu()
+        images = images.gpu()
     if device == "cpu" and images.device == "gpu":
         raise ValueError(f"{name}: device='cpu' with images on the GPU: DALI moves data from "
                          f"the CPU to the GPU only; leave device out or use 'gpu'")

@@ -47,19 +47,22 @@ def main(argv=None) -> int:
     bench.add_argument("name", choices=list(BENCHMARKS))
     bench.add_argument("options", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    from dali_regaug.pipelines.folder import CorruptImageError
-
     try:
         for text in _specs(args):
             spec.parse(text)  # a typo is found before anything is built or trained
         return {"ops": _ops, "preview": _preview, "train": _train, "make-sample-data": _make,
                 "bench": _bench}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, CorruptImageError) as err:
-        if args.debug:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+        if args.debug or (isinstance(err, RuntimeError) and not _named_files(err)):
             raise
         # the messages name the argument, file or sample; the traceback is behind --debug
         print(f"dali-regaug {args.command}: {err}", file=sys.stderr)
         return 1
+
+
+def _named_files(err) -> bool:
+    """Whether ``err`` is the pipelines' CorruptImageError (its message names the files)."""
+    return type(err).__name__ == "CorruptImageError"
 
 
 def _specs(args) -> list:
@@ -142,7 +145,7 @@ def _preview(args) -> int:
 
 
 def _train_args(tr):
-    from dali_regaug.train import Config
+    from dali_regaug.config import Config
 
     d = Config()
     tr.add_argument("--data", default=None,

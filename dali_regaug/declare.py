@@ -246,7 +246,8 @@ class Operator:
         return any(p.source == "permuted" for p in self.outputs)
 
     def bind(self, kwargs: dict) -> dict:
-        """Every argument's value, defaults filled in (the constructors check them)."""
+        """Every argument's value, defaults filled in, each checked by its declaration."""
+        values(self.name, self.all_args, kwargs)  # raises on what is not allowed
         return values(self.name, self.all_args, kwargs, check=False)
 
     def build(self, *, layout="HWC", seed=None, backend=None, **kwargs):

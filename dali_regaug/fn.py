@@ -13,15 +13,13 @@ Operators are registered with the pipeline under ``name`` so that
 
 from __future__ import annotations
 
-try:
-    from dali_regaug.adapter import call, image_level
-except ImportError as err:  # DALI is in the CUDA-flavour extras
-    if "nvidia" not in str(err):
-        raise
-    raise ImportError("dali_regaug.fn needs NVIDIA DALI: pip install 'dali-regaug[cuda12]' or "
-                      "'dali-regaug[cuda13]' (the CUDA major of your driver)") from err
-from dali_regaug import batch as batch_mod
-from dali_regaug.ops import catalog
+from dali_regaug import extras
+
+extras.dali()  # in the CUDA-flavour extras: a missing DALI is named with them
+
+from dali_regaug import batch as batch_mod  # noqa: E402
+from dali_regaug.adapter import call, image_level  # noqa: E402
+from dali_regaug.ops import catalog  # noqa: E402
 
 __all__ = ["image_level", "decode_params", *catalog.operators()]
 

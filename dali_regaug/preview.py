@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from dali_regaug import fn as rfn
 from dali_regaug import spec
 
 # One row per spec; each row sees the same cropped, flipped, normalized images.
@@ -76,7 +75,7 @@ def run(files, *, out: Path, specs=DEFAULT_SPECS, size=224, seed=0, device="auto
             for name in row:
                 print(f"{text} [{name}]:")
                 op = built.ops[name]
-                recs = rfn.decode_params(op, res[k])
+                recs = op.records(list(_array(res[k])))
                 for i, text in enumerate(op.explain(recs, np.full((len(recs), 2), size))):
                     print(f"  image {i}: {text}")
                 k += 1

@@ -19,26 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from dali_regaug import sample_data
+from dali_regaug.coco import annotations, images
 
 # id -> (name, RGB colour); saturated and far apart, so JPEG keeps them recognizable.
 CATEGORIES = {1: ("square", (220, 30, 30)), 2: ("disc", (30, 200, 60)),
               3: ("triangle", (40, 60, 230)), 4: ("bar", (235, 215, 40))}
-SPLITS = {"train": "train2017", "val": "val2017"}
 
 
 def default_root() -> Path:
     """``coco/`` under the classification sample's root."""
     return sample_data.default_root() / "coco"
-
-
-def annotations(root, split="train") -> Path:
-    """COCO's annotation file of ``split`` ("train" or "val") under ``root``."""
-    return Path(root) / "annotations" / f"instances_{SPLITS[split]}.json"
-
-
-def images(root, split="train") -> Path:
-    """COCO's image folder of ``split`` under ``root``."""
-    return Path(root) / SPLITS[split]
 
 
 def make(root=None, *, train=64, val=16, max_objects=6, seed=0, progress=print) -> Path:

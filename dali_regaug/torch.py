@@ -61,7 +61,7 @@ def mixed_cross_entropy(logits, y_a, y_b, lam, label_smoothing: float = 0.0) -> 
     same = y_b is y_a  # no mixing (the Targets of a spec without one): one CE is enough
     ce = [F.cross_entropy(logits, _column(y).reshape(-1).long().to(dev), reduction="none",
                           label_smoothing=label_smoothing) for y in (y_a, y_b)[:2 - same]]
-    return (lam * ce[0]).mean() if same else (lam * ce[0] + (1 - lam) * ce[1]).mean()
+    return ce[0].mean() if same else (lam * ce[0] + (1 - lam) * ce[1]).mean()
 
 
 def unpad(boxes, labels, count) -> list[tuple[torch.Tensor, torch.Tensor]]:

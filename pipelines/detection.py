@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nvidia.dali import fn, math, pipeline_def, types
 
-from dali_regaug import sample_coco, spec, validate
+from dali_regaug import coco, spec, validate
 from dali_regaug.ops import polygons as polygon_ops
 from dali_regaug.pipelines import coco_boxes
 from dali_regaug.pipelines.built import Built
@@ -31,7 +31,7 @@ CROP = dict(aspect_ratio=[0.5, 2.0], thresholds=[0.0, 0.1, 0.3, 0.5, 0.7, 0.9],
 def coco_files(root, split="train") -> tuple[Path, Path]:
     """``(image folder, annotations file)`` of a COCO-layout ``root``
     (``<split>2017/`` and ``annotations/instances_<split>2017.json``), checked."""
-    folder, ann = sample_coco.images(root, split), sample_coco.annotations(root, split)
+    folder, ann = coco.images(root, split), coco.annotations(root, split)
     for path in (folder, ann):
         if not path.exists():
             raise FileNotFoundError(f"COCO {split} data: {path} does not exist (expected "

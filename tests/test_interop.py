@@ -18,10 +18,12 @@ def _python(code):
                           timeout=120)
 
 
-def test_dali_regaug_and_its_fn_work_without_torch():
+def test_dali_regaug_its_fn_and_its_cli_work_without_torch():
     res = _python("""
 import sys
 sys.modules["torch"] = None  # any import of torch now fails
+from dali_regaug.cli import main
+assert main(["ops", "grid_mask"]) == 0
 import numpy as np
 from nvidia.dali import fn, pipeline_def
 import dali_regaug
@@ -38,10 +40,10 @@ p.build()
 print(p.run()[0].as_array().shape)
 """)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "(2, 8, 8, 3)"
+    assert res.stdout.strip().splitlines()[-1] == "(2, 8, 8, 3)"
 
 
-def test_without_dali_fn_names_the_extras_and_the_ops_still_import():
+def test_without_dali_fn_and_pipelines_name_the_extras_and_ops_still_work():
     res = _python("""
 import sys
 for name in ("nvidia", "nvidia.dali"):
@@ -49,15 +51,20 @@ for name in ("nvidia", "nvidia.dali"):
 import dali_regaug
 from dali_regaug.ops import catalog
 print(len(catalog.operators()))
-try:
-    import dali_regaug.fn
-except ImportError as err:
-    print(err)
+for module in ("dali_regaug.fn", "dali_regaug.pipelines"):
+    try:
+        __import__(module)
+    except ImportError as err:
+        print(err)
+from dali_regaug.cli import main
+print(main(["ops", "cutout"]))
 """)
     assert res.returncode == 0, res.stderr
-    count, message = res.stdout.strip().splitlines()
+    count, fn_says, pipelines_say, *ops, rc = res.stdout.strip().splitlines()
     assert int(count) >= 10
-    assert "pip install 'dali-regaug[cuda12]' or 'dali-regaug[cuda13]'" in message
+    for message in (fn_says, pipelines_say):
+        assert "pip install 'dali-regaug[cuda12]' or 'dali-regaug[cuda13]'" in message
+    assert rc == "0" and ops[0] == "cutout" and any("size : integer" in line for line in ops)
 
 
 def test_apply_takes_torch_tensors_and_gives_tensors_back():

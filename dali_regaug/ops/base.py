@@ -237,6 +237,7 @@ class MaskOp(Op):
             ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
         """
         images, back = batch_mod.from_torch(images)
+        out = batch_mod.from_torch(out)[0]
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         b = batch_mod.describe(images, self.layout)
         params = self.records(params)

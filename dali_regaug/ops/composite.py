@@ -72,7 +72,7 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
     """
     layout = validate.layout(layout)
     a, back = batch_mod.from_torch(a)
-    b = batch_mod.from_torch(b)[0]
+    b, out = batch_mod.from_torch(b)[0], batch_mod.from_torch(out)[0]
     be = launch.backend_for(a, backend)
     ba = batch_mod.describe(a, layout, "a")
     arrays_b = batch_mod.describe(b, layout, "b").arrays

@@ -37,7 +37,7 @@ class Mix(composite.TwoSource):
     :meth:`apply` pastes the partner's pixels inside each box (CutMix) or blends
     ``lam * image + (1 - lam) * partner`` (MixUp). With a
     :class:`~dali_regaug.ops.placement.BelowQuantile` placement the box avoids the salient
-    part of the image (:mod:`dali_regaug.ops.keepcutmix_args`)."""
+    part of the image (:mod:`dali_regaug.ops.keep_cutmix`)."""
 
     ARGS = (Arg("mixup_alpha", 0.8, "MixUp's Beta parameter; 0 disables MixUp", "float",
                 0.0, 1e3),
