@@ -31,7 +31,15 @@ from dali_regaug.ops import polygons as polygon_ops
 def call(decl, args: tuple, kwargs: dict):
     """Apply the operator ``decl`` (a :class:`dali_regaug.declare.Operator`) inside a
     pipeline definition: ``args`` and ``kwargs`` as its ``dali_regaug.fn`` function takes
-    them. Returns the images, or the images and the declared outputs, in declared order."""
+    them. Returns the images, or the images and the declared outputs, in declared order
+    (then the record bytes with ``return_params``)."""
+    outs = list(outputs(decl, args, kwargs).values())
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def outputs(decl, args: tuple, kwargs: dict) -> dict:
+    """:func:`call`'s nodes by name: ``images``, each declared output produced, and
+    ``params`` (the record bytes) with ``return_params``."""
     try:
         bound = decl.signature().bind(*args, **kwargs)
     except TypeError as err:
@@ -63,11 +71,9 @@ def call(decl, args: tuple, kwargs: dict):
     _check_ports(decl, images, ports)
     outs = _nodes(decl, op, images, ports, per_sample, graph, layout)
     registry.register(op, common["name"])
-    public = [outs["images"]] + [outs[p.name] for p in decl.outputs
-                                 if p.public and p.name in outs]
-    if common["return_params"]:
-        public.append(outs["params"])
-    return public[0] if len(public) == 1 else tuple(public)
+    names = ["images", *(p.name for p in decl.outputs if p.public)]
+    names += ["params"] if common["return_params"] else []
+    return {k: outs[k] for k in names if k in outs}  # in declared order
 
 
 def _on_device(name, images, device):

@@ -79,19 +79,28 @@ class Arg:
         return out
 
     def per_sample_values(self, values, op_name: str) -> np.ndarray:
-        """A DataNode argument's batch (one value per sample) checked like a constant, the
-        sample named on failure."""
-        flat = np.array([np.ravel(v)[0] if np.size(v) == 1 else np.nan for v in values],
-                        np.float64)
-        for i, v in enumerate(flat):
+        """A DataNode argument's batch checked like constants, the sample named on failure:
+        ``(N,)`` numbers, or ``(N, 2)`` ranges for an interval (a number or a pair per
+        sample). float32 and float16 values are read as the shortest decimal that gives
+        them (``0.6``, not ``0.6000000238``), so that a value means what the constant
+        means."""
+        pair = self.kind in ("interval", "int_interval")
+        out = []
+        for i, v in enumerate(values):
             try:
-                if v != v:
-                    raise ValueError(f"{self.name}: expected one number per sample")
-                self.validate(int(v) if self.kind == "int" else float(v))
+                v = np.asarray(v)
+                if v.dtype.kind not in "iuf" or np.size(v) not in ((1, 2) if pair else (1,)):
+                    want = "one or two numbers" if pair else "one number"
+                    raise ValueError(f"{self.name}: expected {want} per sample, got {v.dtype} "
+                                     f"{v.shape}")
+                nums = [float(str(x)) if v.dtype.kind == "f" else int(x) for x in v.ravel()]
+                given = tuple(nums) if len(nums) == 2 else nums[0]
+                checked = self.validate(given)
             except (TypeError, ValueError) as err:
                 raise ValueError(f"{op_name}: {self.name} of sample {i} in the batch: "
                                  f"{err}") from None
-        return flat
+            out.append(checked.p if hasattr(checked, "p") else checked)
+        return np.array(out, np.float64).reshape(len(out), *((2,) if pair else ()))
 
     @property
     def spec(self) -> bool:
@@ -138,12 +147,14 @@ class Port:
     source: str = "host"
     optional: bool = False
     public: bool = True
+    keyword: bool = False  # an input given by keyword on every operator (ids, views)
     default: str | None = None  # an input's builder when not given
     of: str | None = None  # an output's input (input, permuted, masks, instances)
 
 
 SAMPLE_IDS = Port("sample_ids", "CPU int64 id per sample; each sample's draws then depend only "
-                  "on (seed, sample_id, how many times that id was seen)", optional=True)
+                  "on (seed, sample_id, how many times that id was seen)", optional=True,
+                  keyword=True)
 
 COMMON = (
     Arg("device", None, "'cpu' or 'gpu'; default: the images' device (CPU images are moved "
@@ -180,10 +191,6 @@ class Operator:
     placement : type, optional
         A placement strategy class (:mod:`dali_regaug.ops.placement`) with its own ``ARGS``
         and ``INPUTS``; the operator then places its regions by saliency.
-    args : tuple of Arg, optional
-        The operator's own arguments when they are not ``cls.ARGS``; ``to_cls`` maps them.
-    to_cls : callable, optional
-        ``to_cls(values) -> constructor kwargs``.
     graph_args : tuple of Arg
         Arguments of the adapter's default builders (not the operator's).
     partners : {None, "batch"} or str
@@ -199,8 +206,6 @@ class Operator:
     inputs: tuple = (SAMPLE_IDS,)
     outputs: tuple = ()
     placement: type | None = None
-    args: tuple | None = None
-    to_cls: Callable | None = None
     graph_args: tuple = ()
     partners: str | None = None
     aliases: tuple = ()
@@ -213,14 +218,10 @@ class Operator:
             raise TypeError(f"operator {self.name} declares {twice} twice")
 
     @property
-    def own_args(self) -> tuple:
-        return tuple(self.cls.ARGS if self.args is None else self.args)
-
-    @property
     def all_args(self) -> tuple:
-        """The operator's arguments, its placement's, then the graph's."""
+        """The class's arguments, its placement's, then the graph's."""
         extra = tuple(self.placement.ARGS) if self.placement is not None else ()
-        return self.own_args + extra + tuple(self.graph_args)
+        return tuple(self.cls.ARGS) + extra + tuple(self.graph_args)
 
     @property
     def all_inputs(self) -> tuple:
@@ -259,7 +260,6 @@ class Operator:
             placement = self.placement(**{a.name: values.pop(a.name)
                                           for a in self.placement.ARGS})
         own = {k: v for k, v in values.items() if k not in graph}
-        own = self.to_cls(own) if self.to_cls is not None else own
         op = self.cls(layout=layout, seed=seed, backend=backend, placement=placement, **own)
         op.operator = self
         return op
@@ -272,8 +272,8 @@ class Operator:
                  "----------", "images : DataNode",
                  "    uint8, float16 or float32 images, HWC or CHW, on CPU or GPU."]
         for p in self.all_inputs:
-            lines += [f"{p.name} : DataNode" + (", optional" if p.optional else ""),
-                      _wrap(_sentence(p.meaning))]
+            how = ", optional" if p.optional else ", keyword" if p.keyword else ""
+            lines += [f"{p.name} : DataNode{how}", _wrap(_sentence(p.meaning))]
         for a in self.all_args + COMMON:
             kind = a.allowed() + (", or a DataNode per sample" if a.per_sample else "")
             default = "" if a.default is REQUIRED else f" Default {a.shown_default()}."
@@ -293,7 +293,9 @@ class Operator:
         P = inspect.Parameter
         params = [P("images", P.POSITIONAL_OR_KEYWORD)]
         params += [P(p.name, P.POSITIONAL_OR_KEYWORD) for p in self.all_inputs
-                   if not p.optional]
+                   if not p.optional and not p.keyword]
+        params += [P(p.name, P.KEYWORD_ONLY) for p in self.all_inputs
+                   if not p.optional and p.keyword]
         params += [P(p.name, P.KEYWORD_ONLY, default=None) for p in self.all_inputs
                    if p.optional]
         params += [P(a.name, P.KEYWORD_ONLY, default=a.default)

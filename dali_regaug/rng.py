@@ -87,16 +87,29 @@ def normal_from_hash(h: np.ndarray) -> np.ndarray:
     return u1
 
 
-def beta(keys: np.ndarray, alpha: float, stream: int = STREAM_GAMMA) -> np.ndarray:
-    """``Beta(alpha, alpha)`` per key, as ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha)``.
+def beta(keys: np.ndarray, alpha, stream: int = STREAM_GAMMA) -> np.ndarray:
+    """``Beta(alpha, alpha)`` per key, as ``X / (X + Y)`` with ``X, Y ~ Gamma(alpha)``;
+    ``alpha`` is one number or one per key.
 
     Gamma draws use Marsaglia and Tsang's method (ACM TOMS 2000) with a bounded number of
     attempts, and the ``U ** (1 / alpha)`` boost for ``alpha < 1``; ``alpha = 0`` gives 1.
     """
     keys = np.asarray(keys, dtype=U64)
-    if alpha <= 0:
-        return np.ones(len(keys))
-    a = alpha if alpha >= 1 else alpha + 1
+    alpha = np.asarray(alpha, np.float64)
+    if alpha.ndim:  # one per key: each key's draws are those of its own alpha alone
+        out = np.ones(len(keys))
+        on = alpha > 0
+        if on.any():
+            out[on] = _beta(keys[on], alpha[on], stream)
+        return out
+    return _beta(keys, float(alpha), stream) if alpha > 0 else np.ones(len(keys))
+
+
+def _beta(keys, alpha, stream):
+    """:func:`beta` for ``alpha > 0``: a number, or ``(n, 1)`` one per key."""
+    per_key = np.ndim(alpha) > 0
+    al = np.reshape(alpha, (-1, 1, 1)) if per_key else alpha  # broadcasts over (n, 2, attempts)
+    a = np.where(al >= 1, al, al + 1)
     d = a - 1 / 3
     c = 1 / np.sqrt(9 * d)
     n = GAMMA_ATTEMPTS
@@ -107,9 +120,12 @@ def beta(keys: np.ndarray, alpha: float, stream: int = STREAM_GAMMA) -> np.ndarr
         ok = (v > 0) & (np.log1p(-u[..., 2 * n:3 * n]) < 0.5 * x**2 + d - d * v + d * np.log(v))
     first = np.argmax(ok, axis=-1)[..., None]
     # log Gamma draws (no underflow for small alpha); if every attempt fails, v = 1 (the mode)
-    lg = np.log(d * np.where(ok.any(-1), np.take_along_axis(v, first, -1)[..., 0], 1.0))
-    if alpha < 1:
-        lg = lg + np.log1p(-u[..., -1]) / alpha
+    per_draw = (lambda t: t[..., 0]) if per_key else (lambda t: t)  # (n, 1) against (n, 2)
+    lg = np.log(per_draw(d) * np.where(ok.any(-1), np.take_along_axis(v, first, -1)[..., 0],
+                                       1.0))
+    small = per_draw(al < 1)
+    if np.any(small):
+        lg = np.where(small, lg + np.log1p(-u[..., -1]) / per_draw(al), lg)
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(lg[:, 1] - lg[:, 0]))
 

@@ -173,11 +173,8 @@ def build(spec, images, targets: dict, *, layout, views=None, bank=None, seed=No
                       **{a.name: context[a.name] for a in decl.all_args if a.name in context})
         if seed is not None:
             kwargs.setdefault("seed", seed + k)
-        outs = adapter.call(decl, (images,), {**{n: nodes[n] for n in takes if n in nodes},
-                                              **kwargs})
-        names = ["images"] + [p.name for p in decl.outputs
-                              if p.public and (not p.optional or p.of in nodes)] + ["params"]
-        produced = dict(zip(names, outs))
+        produced = adapter.outputs(decl, (images,), {
+            **{n: nodes[n] for n in takes if n in nodes}, **kwargs})
         images = produced.pop("images")
         params.append((kwargs["name"], produced.pop("params")))
         targets.update(produced)

@@ -23,6 +23,7 @@ import math
 import os
 import pickle
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch

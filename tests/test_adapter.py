@@ -54,6 +54,38 @@ def test_per_sample_arguments_follow_each_samples_value():
     assert (recs["unit_threshold"] / 2**24).tolist() == [0, 0.25, 0.5, 1]
 
 
+def test_a_float32_per_sample_value_means_what_the_constant_means():
+    """0.6 as float32 is 0.6000000238: read as 0.6, GridMask keeps 60 of 100 pixels, as the
+    constant r=0.6 does (not 61)."""
+    runs = [_run(lambda r=r: rfn.grid_mask(_images(), d=100, r=r, return_params=True, seed=4))
+            for r in (0.6, _values([0.6] * N, np.float32))]
+    recs = [p.reshape(N, -1).view(GRID_MASK).ravel() for _, (_, p) in runs]
+    assert recs[0]["keep"].tolist() == [60] * N and np.array_equal(recs[0], recs[1])
+
+
+@pytest.mark.parametrize("name, arg, values, constants", [
+    ("cutmix", "alpha", [0.3, 5.0, 0.3, 5.0], (0.3, 5.0)),
+    ("mixup", "alpha", [0.3, 5.0, 0.3, 5.0], (0.3, 5.0)),
+    ("random_erasing", "area", [[0.02, 0.05], [0.3, 0.4], [0.02, 0.05], [0.3, 0.4]],
+     ((0.02, 0.05), (0.3, 0.4)))])
+def test_each_sample_gets_the_draws_of_its_own_value(name, arg, values, constants):
+    """A sample given ``arg`` per sample is drawn exactly as in a run where every sample has
+    that value (same seed, so same keys)."""
+    def body(value):
+        x = _images()
+        extra = (fn.cast(_values([0, 1, 2, 3]), dtype=types.INT32),) if name != "random_erasing" \
+            else ()
+        *_, params = getattr(rfn, name)(x, *extra, **{arg: value}, return_params=True, seed=7,
+                                        prob=1.0)
+        return params
+
+    per_sample = _run(lambda: body(_values(values)))[1][0]
+    for k, constant in enumerate(constants):
+        alone = _run(lambda: body(constant))[1][0]
+        np.testing.assert_array_equal(per_sample[k::2], alone[k::2])
+    assert not np.array_equal(per_sample, _run(lambda: body(constants[0]))[1][0])
+
+
 def test_a_per_sample_value_out_of_range_names_the_argument_and_the_sample():
     with pytest.raises(RuntimeError, match=r"grid_mask: r of sample 2 in the batch: r=1\.5 is "
                                            r"out of range"):

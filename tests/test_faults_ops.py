@@ -330,7 +330,7 @@ def test_partner_and_mask_inputs_in_another_layout_are_refused(kind):
             flips = dfn.constant(idata=0)
             other = dfn.transpose(x, perm=[2, 0, 1])  # CHW
             if kind == "augmented":
-                return rfn.keep_paste(x, ids, crops, flips, bank=bank, size=4, augmented=other)
+                return rfn.keep_paste(x, sample_ids=ids, crops=crops, flips=flips, bank=bank, size=4, augmented=other)
             boxes = dfn.constant(fdata=[0.1, 0.1, 0.5, 0.5], shape=[1, 4])
             labels = dfn.constant(idata=[1], shape=[1])
             return rfn.bbox_erasing(x, boxes, labels, masks=other, mask_fill=255)[0]

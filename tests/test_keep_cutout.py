@@ -189,7 +189,7 @@ def test_dali_keep_cutout_outputs_params_that_replay(hot_bank):
         ids = dfn.cast(labels, dtype=types.INT64)
         crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4], device="cpu")
         flips = dfn.cast(dfn.random.coin_flip(), dtype=types.INT32)
-        out, p = fn.keep_cutout(img, ids, crops, flips, bank=bank, size=16, tau=0.5,
+        out, p = fn.keep_cutout(img, sample_ids=ids, crops=crops, flips=flips, bank=bank, size=16, tau=0.5,
                                 fill="random", return_params=True, name="keep")
         return img, out, p, ids, flips
 
@@ -217,7 +217,8 @@ def test_the_dali_operator_needs_ids_and_cpu_views(hot_bank):
         img = dfn.random.uniform(shape=[8, 8, 3])
         ids = dfn.cast(dfn.random.uniform(range=[0, 3]), dtype=types.INT64) if with_ids else None
         crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
-        return fn.keep_cutout(img, ids, crops, "flip", bank=bank, size=4, layout="HWC")
+        return fn.keep_cutout(img, sample_ids=ids, crops=crops, flips="flip", bank=bank, size=4,
+                              layout="HWC")
 
     with pytest.raises(TypeError, match="keep_cutout needs sample_ids"):
         pipe(False)

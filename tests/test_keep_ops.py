@@ -119,7 +119,7 @@ def test_dali_keep_paste_composites_the_original_onto_its_transform(backend):
         crops = dfn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
         flips = dfn.constant(idata=0, dtype=types.INT32)
         aug = fn.image_level(img, layout="CHW")
-        out, p = fn.keep_paste(img, ids, crops, flips, bank=bank, size=12, tau=0.8,
+        out, p = fn.keep_paste(img, sample_ids=ids, crops=crops, flips=flips, bank=bank, size=12, tau=0.8,
                                augmented=aug, layout="CHW", return_params=True, name="paste",
                                backend=backend)
         return img, aug, out, p
@@ -161,7 +161,7 @@ def test_arguments_of_the_guided_ops_are_checked(bank):
         operator("cam_erasing", bank=bank, threshold=2)
     with pytest.raises(ValueError, match="size"):
         operator("keep_paste", bank=bank, size=0)
-    with pytest.raises(ValueError, match="cutmix_alpha"):
+    with pytest.raises(ValueError, match="alpha=-1 is out of range"):
         operator("keep_cutmix", bank=bank, alpha=-1)
     with pytest.raises(ValueError, match="rotate"):
         @pipeline_def(batch_size=1, num_threads=1, device_id=None)

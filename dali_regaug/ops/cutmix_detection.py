@@ -21,21 +21,19 @@ import numpy as np
 from dali_regaug import batch as batch_mod
 from dali_regaug.declare import SAMPLE_IDS, Arg, Operator
 from dali_regaug.ops import boxes as box_mod
-from dali_regaug.ops.base import prob_arg
 from dali_regaug.ops.bbox_erasing import BOX_LABELS, BOXES, INSTANCE_INPUTS, detection_outputs
-from dali_regaug.ops.mixing import CUTMIX_ALPHA, Mix
+from dali_regaug.ops.mixing import CutMix
 
 
-class CutMixDetection(Mix):
+class CutMixDetection(CutMix):
     """See the module docstring and :func:`dali_regaug.fn.cutmix_detection`."""
 
-    ARGS = (CUTMIX_ALPHA, prob_arg(1.0),
+    ARGS = (*CutMix.ARGS,
             Arg("min_visibility", 0.0, "the fraction of a base box that must stay uncovered, "
                 "and of a partner box that must lie inside the region, for the box to be kept",
                 "float", 0.0, 1.0))
 
     def setup(self):
-        self.mixup_alpha, self.cutmix_alpha, self.switch_prob = 0.0, self.alpha, 0.0
         self.invalid_boxes = 0  # boxes dropped as NaN or empty, since construction
 
     def boxes_after(self, p, hw, boxes, partner_boxes):

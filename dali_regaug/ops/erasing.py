@@ -55,7 +55,7 @@ def _positive_max(name, value, out):
 
 
 AREA = Arg("area", (0.02, 0.4), "region area as a fraction of the image's, drawn uniformly",
-           "interval", 0.0, 1.0, check=_positive_max)
+           "interval", 0.0, 1.0, check=_positive_max, per_sample=True)
 ASPECT = Arg("aspect", (0.3, 1 / 0.3), "aspect ratio (height / width), drawn log-uniformly",
              "interval", 1e-3, 1e3)
 
@@ -112,7 +112,7 @@ class RandomErasing(Erase):
         u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, view)
+        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, view, self.area)
         done = ATTEMPTS
         while done < MAX_ATTEMPTS:  # Algorithm 1 redraws until the region fits
             missing = ~boxes.any(-1) & (np.arange(m) < count[:, None]) & apply[:, None]
@@ -121,17 +121,19 @@ class RandomErasing(Erase):
                 break
             more = rng.uniform(keys[rows], 4 * m * ATTEMPTS_MORE, offset=2 + 4 * m * done)
             new = self._place(hw[rows], keys[rows], more.reshape(len(rows), m, ATTEMPTS_MORE, 4),
-                              done, None if view is None else view.rows(rows))
+                              done, None if view is None else view.rows(rows),
+                              _rows_of(self.area, rows))
             boxes[rows] = np.where(missing[rows][..., None], new, boxes[rows])
             done += ATTEMPTS_MORE
         return self._records(keys, apply, boxes, count)
 
-    def _place(self, hw, keys, u, done, view):
+    def _place(self, hw, keys, u, done, view, area):
         """The first attempt of ``u`` (``(B, count, attempts, 4)``) that fits each region,
         ``done`` attempts having come before; zero boxes where none fits. Corners are
-        uniform over the image (Algorithm 1's ``x_e, y_e``) unless the placement moves them."""
+        uniform over the image (Algorithm 1's ``x_e, y_e``) unless the placement moves them.
+        ``area`` is one range, or one per sample."""
         h, w = hw[:, 0, None, None], hw[:, 1, None, None]
-        eh, ew = sizes(u, h, w, self.area, self.aspect)
+        eh, ew = sizes(u, h, w, area, self.aspect)
         y0, x0 = self.placement.corners(np.floor(u[..., 2] * h), np.floor(u[..., 3] * w), view,
                                         eh, ew, keys, done)
         return first_fit(y0, x0, eh, ew, h, w)
@@ -157,8 +159,13 @@ def place(u, h, w, area, aspect) -> np.ndarray:
 
 def sizes(u, h, w, area, aspect):
     """Height and width of each attempt (``round(H_e)``, ``round(W_e)``) from its area and
-    log-aspect uniforms ``u[..., 0:2]``, in a region of ``h x w`` (broadcasting)."""
-    s_e = (area[0] + (area[1] - area[0]) * u[..., 0]) * h * w
+    log-aspect uniforms ``u[..., 0:2]``, in a region of ``h x w`` (broadcasting); ``area``
+    is one ``(min, max)``, or ``(B, 2)`` one per sample (``u``'s first axis)."""
+    area = np.asarray(area, np.float64)
+    lo, hi = area[..., 0], area[..., 1]
+    if area.ndim == 2:
+        lo, hi = (a.reshape(-1, *([1] * (u.ndim - 2))) for a in (lo, hi))
+    s_e = (lo + (hi - lo) * u[..., 0]) * h * w
     lo, hi = math.log(aspect[0]), math.log(aspect[1])
     ratio = np.exp(lo + (hi - lo) * u[..., 1])
     return np.round(np.sqrt(s_e * ratio)), np.round(np.sqrt(s_e / ratio))
@@ -173,6 +180,12 @@ def first_fit(y0, x0, eh, ew, h, w) -> np.ndarray:
     y0, x0 = pick(y0), pick(x0)
     boxes = np.stack([y0, x0, y0 + pick(eh), x0 + pick(ew)], -1) * pick(fits)[..., None]
     return boxes.astype(np.int32)
+
+
+def _rows_of(value, rows):
+    """A per-sample argument's values at ``rows``, or the constant itself."""
+    value = np.asarray(value)
+    return value[rows] if value.ndim == 2 else value
 
 
 class Cutout(Erase):

@@ -16,10 +16,8 @@ partner's saliency is not used. Samples without a map are mixed exactly as CutMi
 
 from __future__ import annotations
 
-from dali_regaug.ops.base import prob_arg
-from dali_regaug.ops.mixing import CUTMIX_ALPHA, cutmix_args, mixing
+from dali_regaug.ops.mixing import CutMix, mixing
 from dali_regaug.ops.placement import BelowQuantile
 
-OPERATORS = (mixing("keep_cutmix", "CutMix (Yun et al. 2019) whose cut avoids the salient "
-                    "part (KeepAugment, Gong et al. 2021)", args=(CUTMIX_ALPHA, prob_arg(1.0)),
-                    to_cls=cutmix_args, placement=BelowQuantile),)
+OPERATORS = (mixing("keep_cutmix", CutMix, "CutMix (Yun et al. 2019) whose cut avoids the "
+                    "salient part (KeepAugment, Gong et al. 2021)", placement=BelowQuantile),)

@@ -52,15 +52,20 @@ class Mix(composite.TwoSource):
         if self.mixup_alpha == 0 and self.cutmix_alpha == 0:
             raise ValueError("mixup_alpha=0 and cutmix_alpha=0: at least one must be > 0")
 
+    def modes(self):
+        """MixUp's and CutMix's Beta parameters (numbers, or one per sample) and the chance
+        of CutMix when both are on."""
+        return self.mixup_alpha, self.cutmix_alpha, self.switch_prob
+
     def sample(self, hw, keys, prob, view=None):
+        n = len(keys)
         u = rng.uniform(keys, 4)
-        if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
-            cut = u[:, 1] < self.switch_prob
-        else:
-            cut = np.full(len(keys), self.cutmix_alpha > 0)
-        lam = np.empty(len(keys))  # one Beta draw per sample, with its mode's alpha
-        lam[cut] = rng.beta(keys[cut], self.cutmix_alpha)
-        lam[~cut] = rng.beta(keys[~cut], self.mixup_alpha)
+        mixup, cutmix, switch = (np.broadcast_to(np.asarray(a, np.float64), n)
+                                 for a in self.modes())
+        cut = np.where((mixup > 0) & (cutmix > 0), u[:, 1] < switch, cutmix > 0)
+        lam = np.empty(n)  # one Beta draw per sample, with its mode's alpha
+        lam[cut] = rng.beta(keys[cut], cutmix[cut])
+        lam[~cut] = rng.beta(keys[~cut], mixup[~cut])
         h, w = hw[:, 0], hw[:, 1]
         side = np.sqrt(1 - lam)
         sh, sw = np.floor(h * side), np.floor(w * side)
@@ -76,32 +81,46 @@ class Mix(composite.TwoSource):
         return {"lam": list(composite.lam(recs, hw).reshape(-1, 1))}
 
 
+class CutMix(Mix):
+    """CutMix alone (Yun et al. 2019)."""
+
+    ARGS = (Arg("alpha", 1.0, "lam ~ Beta(alpha, alpha), then corrected to the area kept "
+                "after clipping", "float", 1e-3, 1e3, per_sample=True), prob_arg(1.0))
+
+    def setup(self):
+        pass
+
+    def modes(self):
+        return 0.0, self.alpha, 0.0
+
+
+class MixUp(Mix):
+    """MixUp alone (Zhang et al. 2018)."""
+
+    ARGS = (Arg("alpha", 0.2, "lam ~ Beta(alpha, alpha); 0.2 is the paper's ImageNet setting",
+                "float", 1e-3, 1e3, per_sample=True), prob_arg(1.0))
+
+    def setup(self):
+        pass
+
+    def modes(self):
+        return self.alpha, 0.0, 0.0
+
+
 LABELS = Port("labels", "one label per sample (CPU or GPU); returned as labels_a", "labels")
 MIXED = (Port("labels", "the sample's own labels (labels_a)", "input", of="labels"),
          Port("labels_b", "the partner's labels", "permuted", of="labels"),
          Port("lam", "float32 weight of the sample's own label per sample: loss = lam * "
               "CE(labels_a) + (1 - lam) * CE(labels_b) (dali_regaug.torch.mixed_cross_entropy)",
               "sampled"))
-CUTMIX_ALPHA = Arg("alpha", 1.0, "lam ~ Beta(alpha, alpha), then corrected to the area kept "
-                   "after clipping", "float", 1e-3, 1e3)
 
 
-def cutmix_args(v):
-    return dict(mixup_alpha=0.0, cutmix_alpha=v["alpha"], prob=v["prob"])
-
-
-def mixing(name, summary, **kw) -> Operator:
-    """A declaration over :class:`Mix`: partners from the batch, the label triple out."""
-    return Operator(name, Mix, summary, inputs=(LABELS, SAMPLE_IDS), outputs=MIXED,
+def mixing(name, cls, summary, **kw) -> Operator:
+    """A declaration over a :class:`Mix`: partners from the batch, the label triple out."""
+    return Operator(name, cls, summary, inputs=(LABELS, SAMPLE_IDS), outputs=MIXED,
                     partners="batch", **kw)
 
 
-OPERATORS = (
-    mixing("mix", "CutMix or MixUp per sample, as timm's Mixup"),
-    mixing("cutmix", "CutMix (Yun et al. 2019)", args=(CUTMIX_ALPHA, prob_arg(1.0)),
-           to_cls=cutmix_args),
-    mixing("mixup", "MixUp (Zhang et al. 2018)",
-           args=(Arg("alpha", 0.2, "lam ~ Beta(alpha, alpha); 0.2 is the paper's ImageNet "
-                     "setting", "float", 1e-3, 1e3), prob_arg(1.0)),
-           to_cls=lambda v: dict(mixup_alpha=v["alpha"], cutmix_alpha=0.0, prob=v["prob"])),
-)
+OPERATORS = (mixing("mix", Mix, "CutMix or MixUp per sample, as timm's Mixup"),
+             mixing("cutmix", CutMix, "CutMix (Yun et al. 2019)"),
+             mixing("mixup", MixUp, "MixUp (Zhang et al. 2018)"))

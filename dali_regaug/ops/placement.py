@@ -42,10 +42,10 @@ BANK = Arg("bank", REQUIRED, "the saliency maps, written by the trainer "
 START_EPOCH = Arg("start_epoch", 0, "unguided before this epoch; also unguided for samples "
                   "with no map yet", "int", 0)
 VIEWS = (Port("sample_ids", "CPU int64 id per sample (the pipeline's sample_id): which map of "
-              "the bank to read"),
+              "the bank to read", keyword=True),
          Port("crops", "CPU crop window per sample (the pipeline's crop): where the view lies "
-              "in the map"),
-         Port("flips", "CPU flip flag per sample (the pipeline's flip)"))
+              "in the map", keyword=True),
+         Port("flips", "CPU flip flag per sample (the pipeline's flip)", keyword=True))
 
 
 class View(NamedTuple):
