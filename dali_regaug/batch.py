@@ -168,10 +168,11 @@ def as_rows(arrays):
     return np.stack(arrays), np.arange(len(arrays))
 
 
-def from_torch(images):
+def from_torch(images, written: bool = False):
     """``(arrays, back)``: torch tensors (one batch tensor or a list, CPU or CUDA) as NumPy
     or CuPy arrays sharing their memory, and ``back(result)`` giving the result as tensors
-    of the same structure. Anything else passes through with ``back`` the identity."""
+    of the same structure. Anything else passes through with ``back`` the identity. A tensor
+    to be ``written`` (an ``out``) must be contiguous: a copy would take the writes."""
     first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
     if not type(first).__module__.startswith("torch"):
         return images, lambda result: result
@@ -179,6 +180,9 @@ def from_torch(images):
 
     def take(t):
         t = t.detach()
+        if written and not t.is_contiguous():
+            raise ValueError(f"out must be a contiguous tensor (strides {t.stride()}): the "
+                             f"result would go to a copy")
         if t.is_cuda:
             import cupy
 

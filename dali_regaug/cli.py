@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -53,16 +54,21 @@ def main(argv=None) -> int:
         return {"ops": _ops, "preview": _preview, "train": _train, "make-sample-data": _make,
                 "bench": _bench}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
-        if args.debug or (isinstance(err, RuntimeError) and not _named_files(err)):
+        if args.debug:
             raise
         # the messages name the argument, file or sample; the traceback is behind --debug
-        print(f"dali-regaug {args.command}: {err}", file=sys.stderr)
+        print(f"dali-regaug {args.command}: {_one_line(err)}", file=sys.stderr)
         return 1
 
 
-def _named_files(err) -> bool:
-    """Whether ``err`` is the pipelines' CorruptImageError (its message names the files)."""
-    return type(err).__name__ == "CorruptImageError"
+def _one_line(err) -> str:
+    """The message of ``err`` on one line: for DALI's long pipeline errors, the innermost
+    ``...Error: message`` they carry (the operator's own), else their first line."""
+    text = str(err).strip()
+    if "\n" not in text:
+        return text
+    inner = re.findall(r"\b\w*(?:Error|Exception): (.+)", text)
+    return (inner[-1] if inner else text.splitlines()[0]) + " (--debug for the whole error)"
 
 
 def _specs(args) -> list:
@@ -132,6 +138,9 @@ def _preview(args) -> int:
         return 0
 
     files = args.images
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such image file: {', '.join(missing)}")
     if not files:
         ds = scan((args.data or sample_data.make()) / "val")
         firsts = {label: f for f, label in reversed(list(zip(ds.files, ds.labels)))}

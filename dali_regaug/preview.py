@@ -202,7 +202,8 @@ def _draw_boxes(images, boxes, count, polygons, vertices):
             ImageDraw.Draw(im).polygon([tuple(v) for v in verts[first:end] * [w, h]],
                                        outline="cyan", width=1)
         for x0, y0, x1, y1 in b[:k] * [w, h, w, h]:
-            ImageDraw.Draw(im).rectangle([x0, y0, x1 - 1, y1 - 1], outline="white", width=2)
+            ImageDraw.Draw(im).rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)],
+                                         outline="white", width=2)
         out.append(np.asarray(im))
     return np.stack(out)
 

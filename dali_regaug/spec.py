@@ -39,12 +39,14 @@ SPEC_COMMON = tuple(a for a in COMMON if a.name in ("seed", "backend"))  # also 
 
 _ARG_ALIASES = {"p": "prob"}
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
-_NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"  # ASCII digits only
 _RANGE = re.compile(f"^({_NUMBER})-({_NUMBER})$")
 
 
 class Config(NamedTuple):
-    """One operator of a spec: its name and its arguments (checked against its declaration)."""
+    """One operator of a spec: its name and its arguments, checked against its declaration
+    and typed by it (``d=96`` is ``(96, 96)``, ``mode=I+ORE`` is ``"i+ore"``, a float
+    argument given ``1`` is ``1.0``); fills and probabilities stay as given."""
 
     name: str
     kwargs: dict
@@ -68,11 +70,15 @@ def parse(spec) -> list[Config]:
     if isinstance(spec, list) and all(isinstance(c, Config) for c in spec):
         return spec  # parsed and checked already
     if isinstance(spec, str):
-        items = [_parse_call(part) for part in _split(spec)]
+        parts = _split(spec)
+        if any(not p.strip() for p in parts):
+            raise ValueError(f"augment: {spec.strip()!r} has an empty operator (a '+' with "
+                             f"nothing before or after it)")
+        items = [_parse_call(part) for part in parts]
     elif isinstance(spec, dict):
         items = list(spec.items())
     elif isinstance(spec, (list, tuple)):
-        items = [tuple(item) for item in spec]
+        items = [(item, {}) if isinstance(item, str) else tuple(item) for item in spec]
     else:
         raise TypeError(f"augment={spec!r}: expected a string, a dict or a list of (name, kwargs)")
     ops = [_check(name, dict(kwargs or {})) for name, kwargs in items]
@@ -250,7 +256,7 @@ def _value(raw, key="value"):
 def _number(raw):
     if not re.fullmatch(_NUMBER, raw) and raw.lower() not in ("inf", "-inf"):
         raise ValueError(raw)
-    return int(raw) if re.fullmatch(r"-?\d+", raw) else float(raw)
+    return int(raw) if re.fullmatch(r"-?[0-9]+", raw) else float(raw)
 
 
 def _plain(v):
@@ -258,6 +264,8 @@ def _plain(v):
     scalars as Python numbers, a constant schedule as its probability."""
     if isinstance(v, schedule.Constant):
         return v.p
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v.item()
     if isinstance(v, (list, tuple, np.ndarray)):
         return tuple(_plain(x) for x in (v.tolist() if isinstance(v, np.ndarray) else v))
     return v.item() if isinstance(v, np.generic) else v
@@ -283,12 +291,19 @@ def _check(name, kwargs) -> Config:
         raise ValueError(f"augment: {decl.name} has no argument {', '.join(unknown)}; expected "
                          f"{', '.join(list(allowed) + ['p', 'ramp'])} (dali-regaug ops "
                          f"{decl.name})")
-    if ramp is not None:
-        kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=ramp,
-                                         start=start or 0.0)
+    if ramp is not None:  # up to the given prob, or the operator's default one
+        try:
+            kwargs["prob"] = schedule.Linear(kwargs.get("prob", allowed["prob"].default),
+                                             epochs=ramp, start=start or 0.0)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"augment: {decl.name}(ramp={ramp}, start={start or 0}): ramp is "
+                             f"a whole number of epochs >= 1 and start a probability ({err})"
+                             ) from None
     for key, value in kwargs.items():
         try:
-            allowed[key].validate(value)
+            checked = allowed[key].validate(value)
         except (TypeError, ValueError) as err:
             raise ValueError(f"augment: {decl.name}: {err}") from None
+        if allowed[key].kind not in ("fill", "prob"):  # typed: one spelling per value
+            kwargs[key] = checked
     return Config(decl.name, kwargs)

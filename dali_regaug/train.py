@@ -42,7 +42,8 @@ def ramped(augment, epochs: int) -> list:
     ops = spec.parse(augment)
     for name, kwargs in ops:
         if name == "grid_mask" and not isinstance(kwargs.get("prob"), schedule.Linear):
-            kwargs["prob"] = schedule.Linear(kwargs.get("prob", 1.0), epochs=epochs)
+            default = catalog.get(name).arg("prob").default
+            kwargs["prob"] = schedule.Linear(kwargs.get("prob", default), epochs=epochs)
     return ops
 
 

@@ -60,6 +60,19 @@ def image_shapes(shapes, layout: str, name: str = "images"):
     return flat[:, :2] if layout == "HWC" else flat[:, 1:]
 
 
+def sizes(hw) -> np.ndarray:
+    """``(N, 2)`` int64 heights and widths, each at least 1."""
+    hw = np.asarray(hw)
+    if hw.ndim != 2 or hw.shape[1] != 2 or hw.dtype.kind not in "iuf":
+        raise ValueError(f"hw: expected (N, 2) heights and widths, got an array of shape "
+                         f"{hw.shape} (image shapes go through their layout first)")
+    bad = np.flatnonzero(~(hw >= 1).all(1))
+    if len(bad):
+        raise ValueError(f"hw: sample {bad[0]} has size {tuple(hw[bad[0]].tolist())}; each "
+                         f"needs at least one pixel")
+    return hw.astype(np.int64)
+
+
 def seed(value) -> int | None:
     if value is None:
         return None

@@ -136,6 +136,7 @@ def train_pipeline(data, *, batch_size, size=224, augment=None, layout="CHW", de
         Saliency maps for the guided operators of ``augment`` (``keep_cutout``, ...), one
         per sample of the whole dataset.
     """
+    validate.number("size", size, 1, None, integer=True)
     dataset, shard, shards, dev = _setup(data, batch_size, seed, shard_id, num_shards,
                                          skip_corrupt, device, drop=True)
     if bank is not None and bank.n < len(dataset):
@@ -194,6 +195,7 @@ def val_pipeline(data, *, batch_size, size=224, layout="CHW", device="auto", sha
 
     Parameters are those of :func:`train_pipeline`.
     """
+    validate.number("size", size, 1, None, integer=True)
     dataset, shard, shards, dev = _setup(data, batch_size, 0, shard_id, num_shards,
                                          skip_corrupt, device, drop=False)
     layout = validate.layout(layout)

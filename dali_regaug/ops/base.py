@@ -89,7 +89,7 @@ class Op:
         sample from ``inputs["prob"]``), the placement's view from ``inputs`` (or ``view``
         itself: maps the trainer has at hand)."""
         inputs = inputs or {}
-        hw = np.asarray(hw, np.int64).reshape(-1, 2)
+        hw = validate.sizes(hw)
         epoch = self.current_epoch()
         self._check_driven(len(hw))
         prob = inputs["prob"] if "prob" in inputs else self.prob(epoch)
@@ -153,9 +153,17 @@ class Op:
         self.epoch = int(state["epoch"])
         self.epoch_driven = True
 
-    def records(self, params):
-        """Records of this operator from per-sample record bytes (or records already)."""
-        return batch_mod.records(params, self.params_dtype)
+    def records(self, params, count: int | None = None):
+        """Records of this operator from per-sample record bytes (or records already),
+        ``count`` of them when given; another operator's records are refused."""
+        recs = batch_mod.records(params, self.params_dtype)
+        if isinstance(recs, np.ndarray) and recs.dtype != self.params_dtype:
+            raise TypeError(f"{self.name}: params are records of another operator "
+                            f"({recs.dtype.names}); expected this one's {self.params_dtype.names}")
+        if count is not None and len(recs) != count:
+            raise ValueError(f"{self.name}: {len(recs)} records for {count} images: one per "
+                             f"image, in the batch's order")
+        return recs
 
     def explain(self, params, hw) -> list[str]:
         """One line per sample saying what its record does, for people
@@ -237,10 +245,10 @@ class MaskOp(Op):
             ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
         """
         images, back = batch_mod.from_torch(images)
-        out = batch_mod.from_torch(out)[0]
+        out = batch_mod.from_torch(out, written=True)[0]
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         b = batch_mod.describe(images, self.layout)
-        params = self.records(params)
+        params = self.records(params, len(b.arrays))
         if be is not None:
             values = fill_mod.channel_values(self.fill, b.c, b.dtype)
             return back(launch.launch(self.kernel, b, params, layout=self.layout, backend=be,

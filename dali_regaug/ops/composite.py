@@ -72,7 +72,7 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
     """
     layout = validate.layout(layout)
     a, back = batch_mod.from_torch(a)
-    b, out = batch_mod.from_torch(b)[0], batch_mod.from_torch(out)[0]
+    b, out = batch_mod.from_torch(b)[0], batch_mod.from_torch(out, written=True)[0]
     be = launch.backend_for(a, backend)
     ba = batch_mod.describe(a, layout, "a")
     arrays_b = batch_mod.describe(b, layout, "b").arrays
@@ -193,7 +193,8 @@ class TwoSource(Op):
             One stacked array to write into (a reused buffer; never ``partners``' memory).
         backend : {None, "numpy", "emulator"} or a launch backend
         """
-        return apply(images, partners, self.records(params), layout=self.layout, out=out,
+        return apply(images, partners, self.records(params, len(images)), layout=self.layout,
+                     out=out,
                      backend=backend if backend is not None else self.backend,
                      workspace=workspace, **launch_options)
 

@@ -50,7 +50,7 @@ class Mix(composite.TwoSource):
 
     def setup(self):
         if self.mixup_alpha == 0 and self.cutmix_alpha == 0:
-            raise ValueError("mixup_alpha=0 and cutmix_alpha=0: at least one must be > 0")
+            raise ValueError("mix: mixup_alpha=0 and cutmix_alpha=0: at least one must be > 0")
 
     def modes(self):
         """MixUp's and CutMix's Beta parameters (numbers, or one per sample) and the chance

@@ -92,8 +92,9 @@ class _Guided(Uniform):
         maps, present = [None] * n, np.zeros(n, bool)
         if epoch < self.start_epoch:
             return View(maps, present)
-        crops = np.asarray(inputs["crops"], np.float64).reshape(n, 4)
-        flips = np.asarray(inputs["flips"]).reshape(n)
+        crops, flips = (_per_sample(inputs[k], k, n, size) for k, size in (("crops", 4),
+                                                                           ("flips", 1)))
+        flips = flips.reshape(n)
         for idx in by_shape(hw):
             view, has = self.bank.read(sample_ids[idx], crops[idx], flips[idx],
                                        tuple(hw[idx[0]]))
@@ -159,6 +160,16 @@ class NearPeak(_Guided):
         y0[g] = cy.reshape(eh[g].shape) - eh[g] // 2
         x0[g] = cx.reshape(ew[g].shape) - ew[g] // 2
         return y0, x0
+
+
+def _per_sample(batch, name, n, size):
+    """``(n, size)`` float64 from a DALI batch of ``size`` numbers per sample; a sample
+    with another count is named."""
+    for i, v in enumerate(batch):
+        if np.size(v) != size:
+            raise ValueError(f"{name}: sample {i} has {np.size(v)} values; expected {size} "
+                             f"(the pipeline's {name[:-1]} output)")
+    return np.asarray([np.ravel(v) for v in batch], np.float64).reshape(n, size)
 
 
 def _guided(view, mask):
