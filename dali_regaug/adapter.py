@@ -23,8 +23,7 @@ from nvidia.dali.pipeline import Pipeline
 
 from dali_regaug import batch as batch_mod
 from dali_regaug import layouts, registry, rng, validate
-from dali_regaug.declare import COMMON, REQUIRED
-from dali_regaug.ops import catalog
+from dali_regaug.declare import COMMON, IMAGE_LEVEL, REQUIRED
 from dali_regaug.ops import polygons as polygon_ops
 
 
@@ -282,7 +281,8 @@ def _permutation(op):
                                      seed=rng.derive_seed(op.keys.seed, 1) & 0x7FFFFFFF)
 
 
-def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout=None):
+def image_level(images, *, rotate=IMAGE_LEVEL[0].default, brightness=IMAGE_LEVEL[1].default,
+                contrast=IMAGE_LEVEL[2].default, layout=None):
     """An image-level transform ``A(x)`` for ``keep_paste``, from DALI's own operators: a
     rotation by ``U(-rotate, rotate)`` degrees (size kept, corners 0), then brightness and
     contrast factors from ``U(1 - b, 1 + b)`` and ``U(1 - c, 1 + c)``, contrast around 0
@@ -299,9 +299,8 @@ def image_level(images, *, rotate=30.0, brightness=0.4, contrast=0.4, layout=Non
     layout : {"HWC", "CHW"}, optional
         Read from ``images`` by default.
     """
-    decl = catalog.get("keep_paste")  # the owner of these arguments' ranges
-    rotate, brightness, contrast = (decl.arg(k).validate(v) for k, v in (
-        ("rotate", rotate), ("brightness", brightness), ("contrast", contrast)))
+    rotate, brightness, contrast = (a.validate(v) for a, v in zip(
+        IMAGE_LEVEL, (rotate, brightness, contrast)))
     chw = layouts.resolve(images, layout) == "CHW"
     x = dali_fn.transpose(images, perm=[1, 2, 0]) if chw else images  # rotate takes HWC
     if rotate:

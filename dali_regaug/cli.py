@@ -77,6 +77,7 @@ def _specs(args) -> list:
 
 
 def _ops(args) -> int:
+    from dali_regaug.declare import REQUIRED
     from dali_regaug.ops import catalog
 
     if args.name:
@@ -87,9 +88,13 @@ def _ops(args) -> int:
     for name, decl in catalog.operators().items():
         print(f"{name}: {decl.summary}" + (f" (also {', '.join(decl.aliases)})"
                                             if decl.aliases else ""))
+        needs = [p.name for p in decl.all_inputs if not p.optional]
+        needs += [a.name for a in decl.all_args if not a.spec and a.default is REQUIRED]
+        print("    needs: " + ", ".join(["images", *needs]))
         for a in decl.all_args:
             if a.spec:
-                print(f"    {a.name}={a.shown_default()}  {a.allowed()}: {a.meaning}")
+                each = " (or per sample)" if a.per_sample else ""
+                print(f"    {a.name}={a.shown_default()}  {a.allowed()}{each}: {a.meaning}")
         print(f"    -> {decl.returns()}")
     print("\nIn specs: p=prob, ramp=E (a linear ramp of prob), a-b ranges, [a,b,c] sequences;"
           " dali-regaug ops NAME for one operator")

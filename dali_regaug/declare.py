@@ -173,6 +173,15 @@ COMMON = (
         "str"),
 )
 
+# The arguments of the adapter's image-level transform A(x) (dali_regaug.fn.image_level), the
+# default second source of a paste.
+IMAGE_LEVEL = (Arg("rotate", 30.0, "default A(x): largest rotation in degrees", "float",
+                   0.0, 180.0),
+               Arg("brightness", 0.4, "default A(x): largest change of the brightness factor",
+                   "float", 0.0, 1.0),
+               Arg("contrast", 0.4, "default A(x): largest change of the contrast factor",
+                   "float", 0.0, 1.0))
+
 
 @dataclass(frozen=True)
 class Operator:

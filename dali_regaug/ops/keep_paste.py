@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from dali_regaug import rng
-from dali_regaug.declare import REQUIRED, Arg, Operator, Port
+from dali_regaug.declare import IMAGE_LEVEL, REQUIRED, Arg, Operator, Port
 from dali_regaug.ops import composite, rects
 from dali_regaug.ops.base import prob_arg
 from dali_regaug.ops.placement import AboveQuantile
@@ -50,10 +50,4 @@ OPERATORS = (Operator(
     inputs=(Port("augmented", "the transformed images A(x), same shapes, on the images' "
                  "device; by default dali_regaug.fn.image_level(images, rotate, brightness, "
                  "contrast)", "partner", optional=True, default="image_level"),),
-    placement=AboveQuantile, partners="augmented",
-    graph_args=(Arg("rotate", 30.0, "default A(x): largest rotation in degrees", "float",
-                    0.0, 180.0),
-                Arg("brightness", 0.4, "default A(x): largest change of the brightness "
-                    "factor", "float", 0.0, 1.0),
-                Arg("contrast", 0.4, "default A(x): largest change of the contrast factor",
-                    "float", 0.0, 1.0))),)
+    placement=AboveQuantile, partners="augmented", graph_args=IMAGE_LEVEL),)
