@@ -145,3 +145,17 @@ def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
     torch.cuda.synchronize()
     np.testing.assert_array_equal(recs, recs_gpu)
     assert_match("gpu_keep_cutout_step", list(cpu.numpy()), list(gpu.cpu().numpy()), recs)
+
+
+def test_apply_on_cuda_tensors_matches_numpy_and_gives_cuda_tensors_back():
+    """op.apply takes CUDA tensors through DLPack (the kernel, on CuPy's current stream) and
+    returns tensors on the same device."""
+    torch = pytest.importorskip("torch")
+    rs = np.random.default_rng(9)
+    x = rs.standard_normal((4, 3, 20, 24)).astype(np.float32)
+    op = GridMask(d=(4, 8), layout="CHW", seed=3)
+    p = op.draw(np.full((4, 2), (20, 24)))
+    got = op.apply(torch.from_numpy(x).cuda(), p)
+    assert got.is_cuda
+    torch.cuda.synchronize()
+    assert_match("gpu_torch_grid_mask", op.apply(x, p), list(got.cpu().numpy()), p)
