@@ -60,7 +60,8 @@ def main(argv=None, prog=None) -> dict:
     boxes, labels = [crowd_boxes(k)], [np.arange(k, dtype=np.int32)]
     image = np.zeros((s, s, 3), np.float32)
     rows = {"visibility": {
-        "ms": _best(lambda: op.sample_named({"shapes": [image.shape], "boxes": boxes, "labels": labels}), args.rounds),
+        "ms": _best(lambda: op.sample_named({"shapes": [image.shape], "boxes": boxes,
+                                              "labels": labels}), args.rounds),
         "copy_ms": _best(lambda: image.copy(), args.rounds), "boxes": k, "size": s}}
     erase = RandomErasing(prob=1.0, area=(1e-4, 1e-4), seed=0)
     big = np.zeros((1, args.big, args.big, 3), np.float32)

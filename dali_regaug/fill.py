@@ -125,8 +125,8 @@ def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) ->
         gi, pix = np.divmod(f, h * w)
         # the counter of each value: (region code or pixel index, channel); hashed only for
         # the dropped pixels, so the cost follows them, not the image size
-        at, stream = (codes[start:start + CHUNK], rng.STREAM_REGION) if codes is not None \
-            else (pix, rng.STREAM_PIXEL)
+        at, stream = (codes[start:start + CHUNK], records.STREAM_REGION) if codes is not None \
+            else (pix, records.STREAM_PIXEL)
         cnt = (at.astype(np.uint64)[:, None] << np.uint64(8)) | \
             np.arange(c, dtype=np.uint64)[None, :]
         hsh = rng.keyed(keys[gi][:, None], rng.counter_hash(stream, cnt))

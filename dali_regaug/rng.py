@@ -16,8 +16,6 @@ from collections import deque
 
 import numpy as np
 
-from dali_regaug.records import STREAM_PIXEL, STREAM_REGION, STREAM_UNIT  # noqa: F401
-
 U64 = np.uint64
 # Host streams (the samplers); the kernels' streams are records.STREAM_*.
 STREAM_SAMPLER, STREAM_BATCH, STREAM_ID, STREAM_VISIT, STREAM_SEED = 8, 9, 10, 11, 12

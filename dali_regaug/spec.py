@@ -175,7 +175,8 @@ def build(spec, images, targets: dict, *, layout, views=None, bank=None, seed=No
             raise ValueError(f"augment: {decl.name} mixes samples but would leave their "
                              f"{', '.join(left)} unmixed; use an operator that takes them "
                              f"({_taking(set(targets))})")
-        kwargs = dict(cfg.kwargs, layout=layout, return_params=True, name=f"{prefix}{decl.name}_{k}",
+        kwargs = dict(cfg.kwargs, layout=layout, return_params=True,
+                      name=f"{prefix}{decl.name}_{k}",
                       **{a.name: context[a.name] for a in decl.all_args if a.name in context})
         if seed is not None:
             kwargs.setdefault("seed", seed + k)

@@ -5,7 +5,6 @@ one module; imports point down the layers; every record dtype has one owner."""
 import ast
 import inspect
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np

@@ -6,7 +6,7 @@ On a GPU machine: ``python -m pytest -m gpu tests/test_gpu.py`` (DALI is not nee
 import numpy as np
 import pytest
 
-from conftest import assert_match, make_images, operator, view
+from conftest import assert_match, make_images, operator
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
@@ -134,14 +134,13 @@ def test_cupy_region_scores_match_numpy():
 def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
     import torch
 
-    from dali_regaug.ops.keep_cutout import KeepCutout
     from dali_regaug.saliency import step
 
     x = torch.randn(8, 3, 32, 32)
     maps = torch.rand(8, 16, 16)
-    cpu, recs = step.apply(operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9), x, maps)
-    gpu, recs_gpu = step.apply(operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9), x.cuda(),
-                               maps.cuda())
+    keep = lambda: operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9)  # noqa: E731
+    cpu, recs = step.apply(keep(), x, maps)
+    gpu, recs_gpu = step.apply(keep(), x.cuda(), maps.cuda())
     torch.cuda.synchronize()
     np.testing.assert_array_equal(recs, recs_gpu)
     assert_match("gpu_keep_cutout_step", list(cpu.numpy()), list(gpu.cpu().numpy()), recs)

@@ -180,12 +180,10 @@ def test_the_pipeline_tells_the_trainer_which_pixels_are_the_samples_own():
             assert pipe.output_names[-1] == "visible"
             out = pipe.run()
             visible = out[-1].as_array().astype(bool)
-            op = next(iter(pipe.ops.values()))
             assert visible.shape == (4, 40, 40) and not visible.all()
             if "cutout" in spec:
                 np.testing.assert_array_equal(~visible, (out[0].as_array() == 0).all(-1))
             else:  # CutMix: the partner's box is not the sample's own image
-                del op
                 lam = out[3].as_array().ravel()
                 np.testing.assert_allclose(visible.mean((1, 2)), lam, atol=1e-6)
 

@@ -108,7 +108,7 @@ class GridMask(MaskOp):
             unit = ((uy & 0xFFFFFF).astype(np.uint64) << np.uint64(24)) | \
                 (ux & 0xFFFFFF).astype(np.uint64)
         if random_units:
-            h24 = rng.hash3(p["key"][:, None, None], rng.STREAM_UNIT, unit) >> np.uint64(40)
+            h24 = rng.hash3(p["key"][:, None, None], records.STREAM_UNIT, unit) >> np.uint64(40)
             drop &= (thr >= UNIT_ONE) | (h24 < thr)
         rev = p["reverse"] != 0  # whole samples at a time: cheaper than broadcasting
         if rev.any():
