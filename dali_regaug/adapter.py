@@ -136,6 +136,7 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
         partners = ports[port.name]
         if partners is None:
             partners = BUILDERS[port.default](images, layout=layout, **graph)
+        partners = _beside(decl.name, port.name, partners, images)
         layouts.resolve(partners, layout, port.name)
         checked[port.name] = partners
     host.update(per_sample)
@@ -146,7 +147,8 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
         src = [images] + ([partners] if partners is not None else [])
         out, params, *side = dali_fn.python_function(
             *src, *host.values(), *lays, function=body.fused, batch_processing=True,
-            num_outputs=2 + len(sampled), output_layouts=[layout] + [""] * (1 + len(sampled)))
+            num_outputs=2 + len(sampled), output_layouts=[layout] + [""] * (1 + len(sampled)),
+            device="cpu")
     else:
         params, *side = _listed(dali_fn.python_function(
             images.shape(dtype=types.INT64), *host.values(), *lays, function=body.sample,
@@ -163,11 +165,23 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
         elif p.source == "permuted":
             outs[p.name] = dali_fn.permute_batch(src_node, indices=perm)
         elif p.source == "masks" and src_node is not None:
-            outs[p.name] = _masks(op, src_node, outs, layout, perm)
+            outs[p.name] = _masks(op, _beside(decl.name, p.of, src_node, images), outs, layout,
+                                  perm)
     if all(ports.get(p.of) is not None for p in decl.outputs if p.source == "instances") and \
             any(p.source == "instances" for p in decl.outputs):
         outs["polygons"], outs["vertices"] = _instances(ports, outs, perm)
     return outs
+
+
+def _beside(name, arg, node, images):
+    """An image-like input on the images' device: moved to the GPU with GPU images; a GPU
+    input with CPU images is refused (DALI moves data from the CPU to the GPU only)."""
+    if images.device == "gpu" and node.device == "cpu":
+        return node.gpu()
+    if images.device == "cpu" and node.device == "gpu":
+        raise ValueError(f"{name}: {arg} is on the GPU but the images are on the CPU; give "
+                         f"device='gpu' (or GPU images)")
+    return node
 
 
 def _listed(node):

@@ -137,9 +137,11 @@ class Port:
     masks that follow the records; ``instances`` are COCO polygons and vertices.
 
     Outputs: ``sampled`` come from the sampler; ``input`` is the input of that name passed
-    on; ``permuted`` that input in the partners' order; ``masks`` and ``instances`` the
-    updated inputs of that kind (present when given). Outputs that are not ``public`` feed
-    other nodes only.
+    on; ``permuted`` that input in the partners' order; ``masks`` the masks after the
+    records (``op.for_masks()`` applies them); ``instances`` the instances of the boxes the
+    sampler lists in its ``kept`` output, then, when it also samples ``pasted`` and
+    ``regions``, the partner's instances it lists there, clipped to the regions. Outputs
+    that are not ``public`` feed other nodes only.
     """
 
     name: str

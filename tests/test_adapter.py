@@ -173,3 +173,43 @@ def test_a_schedule_that_is_never_driven_warns_once_after_an_epoch():
     said = warned(drive=False)
     assert len(said) == 1 and "gm: prob=Linear" in said[0] and "set_epoch" in said[0]
     assert warned(drive=True) == []
+
+
+def test_a_partner_source_follows_the_images_device():
+    @pipeline_def(batch_size=N, num_threads=1, device_id=None)
+    def pipe(images_on_gpu, augmented_on_gpu, device=None):
+        x, a = _images(), _images()
+        x = x.gpu() if images_on_gpu else x
+        a = a.gpu() if augmented_on_gpu else a
+        return rfn.keep_paste(x, sample_ids=fn.cast(_values([0, 1, 2, 3]), dtype=types.INT64),
+                              crops=_values([[0, 0, 1, 1]] * N), flips=_values([0] * N),
+                              bank=_Bank(), size=4, augmented=a, device=device)
+
+    pipe(images_on_gpu=True, augmented_on_gpu=False)  # the CPU source is moved
+    pipe(images_on_gpu=False, augmented_on_gpu=False, device="gpu")
+    with pytest.raises(ValueError, match="augmented is on the GPU but the images are on the CPU"):
+        pipe(images_on_gpu=False, augmented_on_gpu=True)
+
+
+class _Bank:
+    """Stands for a SaliencyBank where the graph is only defined."""
+
+    n = 4
+
+    def read(self, *args):
+        raise AssertionError("not run")
+
+
+def test_device_record_bytes_of_another_size_are_refused():
+    from dali_regaug.ops.erasing import Cutout
+
+    class DeviceBytes:
+        """Record bytes on a device (as CuPy's): their size and dtype are host metadata."""
+
+        nbytes, dtype = 40, np.dtype(np.uint8)
+
+    rows = [DeviceBytes(), DeviceBytes()]
+    with pytest.raises(TypeError, match=r"sample 0 are 40 uint8; this operator's records are "
+                                        r"\d+ uint8"):
+        rfn.catalog.get("grid_mask").build().records(rows, 2)
+    assert Cutout(size=2).records(rows, 2) is rows  # 40 bytes: Cutout's own
