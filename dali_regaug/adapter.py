@@ -67,7 +67,7 @@ def outputs(decl, args: tuple, kwargs: dict) -> dict:
     if images.device == "gpu" and op.backend == "emulator":
         raise ValueError(f"{decl.name}: backend='emulator' runs on CPU data only; images are "
                          f"on the GPU")
-    _check_ports(decl, images, ports)
+    _check_ports(decl, ports)
     outs = _nodes(decl, op, images, ports, per_sample, graph, layout)
     registry.register(op, common["name"])
     names = ["images", *(p.name for p in decl.outputs if p.public)]
@@ -98,7 +98,7 @@ def _cpu(name, arg, node):
                         f"{getattr(node, 'device', type(node).__name__)}")
 
 
-def _check_ports(decl, images, ports):
+def _check_ports(decl, ports):
     for p in decl.all_inputs:
         node = ports[p.name]
         if node is None:
