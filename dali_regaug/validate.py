@@ -66,11 +66,11 @@ def sizes(hw) -> np.ndarray:
     if hw.ndim != 2 or hw.shape[1] != 2 or hw.dtype.kind not in "iuf":
         raise ValueError(f"hw: expected (N, 2) heights and widths, got an array of shape "
                          f"{hw.shape} (image shapes go through their layout first)")
-    bad = np.flatnonzero(~(hw >= 1).all(1))
-    if len(bad):
-        raise ValueError(f"hw: sample {bad[0]} has size {tuple(hw[bad[0]].tolist())}; each "
-                         f"needs at least one pixel")
-    return hw.astype(np.int64)
+    if len(hw) and not hw.min() >= 1:  # (NaN too)
+        bad = np.flatnonzero(~(hw >= 1).all(1))[0]
+        raise ValueError(f"hw: sample {bad} has size {tuple(hw[bad].tolist())}; each needs at "
+                         f"least one pixel")
+    return hw.astype(np.int64, copy=False)
 
 
 def seed(value) -> int | None:

@@ -107,6 +107,8 @@ class Op:
 
     def _per_sample(self, inputs):
         """This operator, or a copy whose per-sample arguments hold the batch's values."""
+        if not inputs:
+            return self
         given = {a.name: inputs[a.name] for a in self.ARGS
                  if a.per_sample and a.name != "prob" and a.name in inputs}
         if not given:
