@@ -57,7 +57,8 @@ def outputs(decl, args: tuple, kwargs: dict) -> dict:
             raise TypeError(f"{decl.name}: {k} takes no DataNode (per-sample arguments: "
                             f"{', '.join(a.name for a in decl.all_args if a.per_sample)})")
         _cpu(decl.name, k, node)
-        values[k] = decl.arg(k).default  # the operator's constant; the node wins per batch
+        a = decl.arg(k)  # the operator is built with a constant that every batch overrides
+        values[k] = a.default if a.default is not REQUIRED else a.low
     for a in decl.all_args:
         if a.kind == "object" and a.default is REQUIRED and values[a.name] is None:
             raise TypeError(f"{decl.name} needs {a.name}: {a.meaning}")

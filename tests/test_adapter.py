@@ -23,7 +23,10 @@ def _images(n=N, hw=(16, 16)):
                               batch=True, layout="HWC")
 
 
-def _values(values, dtype=np.float32):
+def _values(values, dtype=None):
+    """One value per sample: float32 for floats (as DALI's random ops give), int32 for ints."""
+    kind = np.array(values).dtype.kind
+    dtype = dtype or (np.float32 if kind == "f" else np.int32)
     return fn.external_source(source=lambda: [np.array(v, dtype) for v in values], batch=True)
 
 
@@ -63,20 +66,35 @@ def test_a_float32_per_sample_value_means_what_the_constant_means():
     assert recs[0]["keep"].tolist() == [60] * N and np.array_equal(recs[0], recs[1])
 
 
+def _pairs(a, b):
+    return [a, b, a, b], (a, b)
+
+
 @pytest.mark.parametrize("name, arg, values, constants", [
-    ("cutmix", "alpha", [0.3, 5.0, 0.3, 5.0], (0.3, 5.0)),
-    ("mixup", "alpha", [0.3, 5.0, 0.3, 5.0], (0.3, 5.0)),
-    ("random_erasing", "area", [[0.02, 0.05], [0.3, 0.4], [0.02, 0.05], [0.3, 0.4]],
-     ((0.02, 0.05), (0.3, 0.4)))])
+    ("cutmix", "alpha", *_pairs(0.3, 5.0)),
+    ("mixup", "alpha", *_pairs(0.3, 5.0)),
+    ("mix", "mixup_alpha", *_pairs(0.1, 3.0)),
+    ("mix", "cutmix_alpha", *_pairs(0.1, 3.0)),
+    ("mix", "switch_prob", *_pairs(0.1, 0.9)),
+    ("random_erasing", "area", *_pairs((0.02, 0.05), (0.3, 0.4))),
+    ("random_erasing", "aspect", *_pairs((0.3, 0.5), (2.0, 3.0))),
+    ("cutout", "size", *_pairs(3, 11)),
+    ("bbox_erasing", "area", *_pairs((0.02, 0.05), (0.3, 0.4))),
+    ("bbox_erasing", "object_prob", *_pairs(0.2, 0.9))])
 def test_each_sample_gets_the_draws_of_its_own_value(name, arg, values, constants):
     """A sample given ``arg`` per sample is drawn exactly as in a run where every sample has
     that value (same seed, so same keys)."""
     def body(value):
         x = _images()
-        extra = (fn.cast(_values([0, 1, 2, 3]), dtype=types.INT32),) if name != "random_erasing" \
-            else ()
-        *_, params = getattr(rfn, name)(x, *extra, **{arg: value}, return_params=True, seed=7,
-                                        prob=1.0)
+        extra = {"cutout": (), "random_erasing": (),
+                 "bbox_erasing": (_values([[[0.1, 0.1, 0.6, 0.6], [0.3, 0.2, 0.9, 0.8]]] * N),
+                                  fn.cast(_values([[1, 2]] * N), dtype=types.INT32))
+                 }.get(name, (fn.cast(_values([0, 1, 2, 3]), dtype=types.INT32),))
+        given = {} if name in ("cutout", "bbox_erasing") else {"prob": 1.0}
+        given.update({"cutout": {"size": 5}, "mix": {"switch_prob": 0.0 if arg == "mixup_alpha"
+                                                     else 1.0}}.get(name, {}))
+        given[arg] = value
+        *_, params = getattr(rfn, name)(x, *extra, **given, return_params=True, seed=7)
         return params
 
     per_sample = _run(lambda: body(_values(values)))[1][0]

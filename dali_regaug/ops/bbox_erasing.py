@@ -51,7 +51,7 @@ class BboxErasing(Erase):
                 "object's box (ORE), or both", "choice", choices=tuple(MODES)),
             prob_arg(0.5, "chance of the image-level region, or an epoch schedule"),
             Arg("object_prob", 0.5, "chance of a region in each box, independently", "float",
-                0.0, 1.0),
+                0.0, 1.0, per_sample=True),
             AREA, ASPECT, Arg("fill", "random", FILL_MEANING, "fill"),
             Arg("min_visibility", 0.0, MIN_VISIBILITY_MEANING, "float", 0.0, 1.0),
             Arg("shrink", False, "replace each kept box by the bounding box of its visible "
@@ -85,7 +85,8 @@ class BboxErasing(Erase):
             size = np.clip(bottom - top, 0, None)
             hit = place(u[:, 1:, 1:].reshape(n, k, ATTEMPTS, 4), size[..., 0], size[..., 1],
                         self.area, self.aspect)
-            on = (u[:, 1:, 0] < self.object_prob) & ~np.isnan(boxes[:, :k, 0])
+            object_prob = np.asarray(self.object_prob).reshape(-1, 1)  # one, or per sample
+            on = (u[:, 1:, 0] < object_prob) & ~np.isnan(boxes[:, :k, 0])
             holes[:, 1:1 + k] = (hit + np.tile(top, 2).astype(np.int32)) * on[..., None]
         p = np.zeros(n, self.params_dtype)
         p["key"], p["count"], p["boxes"] = keys, 1 + k, holes

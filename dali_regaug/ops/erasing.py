@@ -57,7 +57,7 @@ def _positive_max(name, value, out):
 AREA = Arg("area", (0.02, 0.4), "region area as a fraction of the image's, drawn uniformly",
            "interval", 0.0, 1.0, check=_positive_max, per_sample=True)
 ASPECT = Arg("aspect", (0.3, 1 / 0.3), "aspect ratio (height / width), drawn log-uniformly",
-             "interval", 1e-3, 1e3)
+             "interval", 1e-3, 1e3, per_sample=True)
 
 
 class Erase(MaskOp):
@@ -112,7 +112,7 @@ class RandomErasing(Erase):
         u = self.uniforms(keys)
         apply = u[:, 0] < prob
         count = self.count[0] + np.floor(u[:, 1] * (self.count[1] - self.count[0] + 1))
-        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, view, self.area)
+        boxes = self._place(hw, keys, u[:, 2:].reshape(n, m, ATTEMPTS, 4), 0, view)
         done = ATTEMPTS
         while done < MAX_ATTEMPTS:  # Algorithm 1 redraws until the region fits
             missing = ~boxes.any(-1) & (np.arange(m) < count[:, None]) & apply[:, None]
@@ -121,19 +121,18 @@ class RandomErasing(Erase):
                 break
             more = rng.uniform(keys[rows], 4 * m * ATTEMPTS_MORE, offset=2 + 4 * m * done)
             new = self._place(hw[rows], keys[rows], more.reshape(len(rows), m, ATTEMPTS_MORE, 4),
-                              done, None if view is None else view.rows(rows),
-                              _rows_of(self.area, rows))
+                              done, None if view is None else view.rows(rows), rows)
             boxes[rows] = np.where(missing[rows][..., None], new, boxes[rows])
             done += ATTEMPTS_MORE
         return self._records(keys, apply, boxes, count)
 
-    def _place(self, hw, keys, u, done, view, area):
+    def _place(self, hw, keys, u, done, view, rows=None):
         """The first attempt of ``u`` (``(B, count, attempts, 4)``) that fits each region,
         ``done`` attempts having come before; zero boxes where none fits. Corners are
         uniform over the image (Algorithm 1's ``x_e, y_e``) unless the placement moves them.
-        ``area`` is one range, or one per sample."""
+        ``rows``: the samples of the batch these are, for per-sample arguments."""
         h, w = hw[:, 0, None, None], hw[:, 1, None, None]
-        eh, ew = sizes(u, h, w, area, self.aspect)
+        eh, ew = sizes(u, h, w, _rows_of(self.area, rows), _rows_of(self.aspect, rows))
         y0, x0 = self.placement.corners(np.floor(u[..., 2] * h), np.floor(u[..., 3] * w), view,
                                         eh, ew, keys, done)
         return first_fit(y0, x0, eh, ew, h, w)
@@ -161,12 +160,16 @@ def sizes(u, h, w, area, aspect):
     """Height and width of each attempt (``round(H_e)``, ``round(W_e)``) from its area and
     log-aspect uniforms ``u[..., 0:2]``, in a region of ``h x w`` (broadcasting); ``area``
     is one ``(min, max)``, or ``(B, 2)`` one per sample (``u``'s first axis)."""
+    per_sample = lambda a: a.reshape(-1, *([1] * (u.ndim - 2)))  # noqa: E731  (B,) -> u's
     area = np.asarray(area, np.float64)
     lo, hi = area[..., 0], area[..., 1]
     if area.ndim == 2:
-        lo, hi = (a.reshape(-1, *([1] * (u.ndim - 2))) for a in (lo, hi))
+        lo, hi = per_sample(lo), per_sample(hi)
     s_e = (lo + (hi - lo) * u[..., 0]) * h * w
-    lo, hi = math.log(aspect[0]), math.log(aspect[1])
+    if np.ndim(aspect) == 2:
+        lo, hi = per_sample(np.log(aspect[:, 0])), per_sample(np.log(aspect[:, 1]))
+    else:  # math.log: the same bits as ever for one range
+        lo, hi = math.log(aspect[0]), math.log(aspect[1])
     ratio = np.exp(lo + (hi - lo) * u[..., 1])
     return np.round(np.sqrt(s_e * ratio)), np.round(np.sqrt(s_e / ratio))
 
@@ -183,9 +186,10 @@ def first_fit(y0, x0, eh, ew, h, w) -> np.ndarray:
 
 
 def _rows_of(value, rows):
-    """A per-sample argument's values at ``rows``, or the constant itself."""
-    value = np.asarray(value)
-    return value[rows] if value.ndim == 2 else value
+    """A per-sample range argument's values at ``rows`` (all without), or the constant."""
+    if rows is None or np.ndim(value) != 2:
+        return value
+    return np.asarray(value)[rows]
 
 
 class Cutout(Erase):
@@ -193,7 +197,7 @@ class Cutout(Erase):
     placement, KeepAugment's selective cut (:mod:`dali_regaug.ops.keep_cutout`)."""
 
     ARGS = (Arg("size", REQUIRED, "side of the square in pixels; its centre is uniform over "
-                "the image, clipped at the border", "int", 1, 2**20),
+                "the image, clipped at the border", "int", 1, 2**20, per_sample=True),
             Arg("count", 1, "squares per image", "int", 1, 64), prob_arg(1.0),
             Arg("fill", 0.0, FILL_MEANING + "; 0 is the dataset mean after normalization",
                 "fill"))
@@ -205,8 +209,9 @@ class Cutout(Erase):
         m, n = self.count, len(keys)
         u = rng.uniform(keys, 1 + 2 * m)
         cy, cx = np.floor(u[:, 1::2] * hw[:, 0, None]), np.floor(u[:, 2::2] * hw[:, 1, None])
-        cy, cx = self.placement.centres(cy, cx, view, np.full((n, 2), self.size), keys)
-        boxes = rects.centred(cy, cx, self.size, self.size, hw[:, 0, None], hw[:, 1, None])
+        side = np.broadcast_to(np.asarray(self.size, np.int64).reshape(-1, 1), (n, 1))
+        cy, cx = self.placement.centres(cy, cx, view, np.repeat(side, 2, 1), keys)
+        boxes = rects.centred(cy, cx, side, side, hw[:, 0, None], hw[:, 1, None])
         return self._records(keys, u[:, 0] < prob, boxes, m)
 
 

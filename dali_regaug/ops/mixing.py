@@ -40,11 +40,11 @@ class Mix(composite.TwoSource):
     part of the image (:mod:`dali_regaug.ops.keep_cutmix`)."""
 
     ARGS = (Arg("mixup_alpha", 0.8, "MixUp's Beta parameter; 0 disables MixUp", "float",
-                0.0, 1e3),
+                0.0, 1e3, per_sample=True),
             Arg("cutmix_alpha", 1.0, "CutMix's Beta parameter; 0 disables CutMix", "float",
-                0.0, 1e3),
+                0.0, 1e3, per_sample=True),
             Arg("switch_prob", 0.5, "chance of CutMix when both modes are enabled", "float",
-                0.0, 1.0),
+                0.0, 1.0, per_sample=True),
             prob_arg(1.0, "chance to mix a sample at all (otherwise lam = 1), or an epoch "
                      "schedule"))
 
