@@ -144,8 +144,8 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
     sampled = [p.name for p in decl.outputs if p.source == "sampled"]
     lays = [dali_fn.get_property(x, key="layout", device="cpu") for x in checked.values()]
     body = _Body(decl, op, list(host), list(checked), sampled, partners is not None)
+    src = [images] + ([partners] if partners is not None else [])
     if images.device == "cpu":
-        src = [images] + ([partners] if partners is not None else [])
         out, params, *side = dali_fn.python_function(
             *src, *host.values(), *lays, function=body.fused, batch_processing=True,
             num_outputs=2 + len(sampled), output_layouts=[layout] + [""] * (1 + len(sampled)),
@@ -154,7 +154,6 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
         params, *side = _listed(dali_fn.python_function(
             images.shape(dtype=types.INT64), *host.values(), *lays, function=body.sample,
             batch_processing=True, num_outputs=1 + len(sampled)))
-        src = [images] + ([partners] if partners is not None else [])
         out = dali_fn.python_function(*src, params.gpu(), function=body.apply,
                                       batch_processing=True, device="gpu",
                                       output_layouts=layout)
@@ -196,6 +195,7 @@ class _Body:
     def __init__(self, decl, op, host, checked, sampled, has_partners):
         self.decl, self.op, self.host, self.checked = decl, op, host, checked
         self.sampled, self.has_partners = sampled, has_partners
+        self.per_sample = [a for a in decl.all_args if a.name in host]  # DataNode arguments
 
     def _named(self, batches):
         """Host batches by name, after checking the layouts (the last batches)."""
@@ -203,10 +203,8 @@ class _Body:
         for name, lay in zip(self.checked, batches[len(batches) - k:]):
             layouts.check(self.op.layout, lay, name)
         named = dict(zip(self.host, batches[:len(batches) - k]))
-        for name in list(named):
-            arg = next((a for a in self.decl.all_args if a.name == name), None)
-            if arg is not None:
-                named[name] = arg.per_sample_values(named[name], self.decl.name)
+        for arg in self.per_sample:
+            named[arg.name] = arg.per_sample_values(named[arg.name], self.decl.name)
         return named
 
     def fused(self, images, *rest):

@@ -27,8 +27,9 @@ class Arg:
 
     ``kind`` is one of ``float``, ``int``, ``interval`` (a number or a ``(min, max)`` pair),
     ``int_interval``, ``bool``, ``choice`` (one of ``choices``), ``fill``, ``prob`` (a
-    probability or a :mod:`dali_regaug.schedule`) or ``object`` (checked by ``check``, not
-    written in specs). ``per_sample`` arguments also take a DataNode with one value per
+    probability or a :mod:`dali_regaug.schedule`), ``optional_int`` (an integer or None),
+    ``str``, or ``object`` (checked by ``check``); ``str`` and ``object`` are not written in
+    specs. ``per_sample`` arguments also take a DataNode with one value per
     sample, as DALI's argument inputs do.
     """
 
@@ -195,7 +196,7 @@ class Operator:
     name : str
         The ``dali_regaug.fn`` function and spec name.
     cls : type
-        The operator class (its ``ARGS`` are the arguments, unless ``args`` is given).
+        The operator class; its ``ARGS`` are the operator's arguments.
     summary : str
         One line with the paper.
     inputs, outputs : tuple of Port
@@ -258,12 +259,13 @@ class Operator:
         return any(p.source == "permuted" for p in self.outputs)
 
     def bind(self, kwargs: dict) -> dict:
-        """Every argument's value, defaults filled in, each checked by its declaration."""
-        values(self.name, self.all_args, kwargs)  # raises on what is not allowed
+        """Every argument's value, defaults filled in; an unknown or missing one is named
+        (the class and the placement check the values, the adapter the graph's)."""
         return values(self.name, self.all_args, kwargs, check=False)
 
     def build(self, *, layout="HWC", seed=None, backend=None, **kwargs):
-        """The operator object, its arguments validated (graph arguments are not its)."""
+        """The operator object, its arguments checked by its class and placement (graph
+        arguments are not its)."""
         values = self.bind(kwargs)
         graph = {a.name for a in self.graph_args}
         placement = None

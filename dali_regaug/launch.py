@@ -104,8 +104,6 @@ def backend_for(images, backend=None):
     if backend is not None and backend != "numpy":
         return backend
     first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
-    if isinstance(first, batch_mod.Batch):
-        first = first.arrays[0] if first.arrays else None
     if backend is None and type(first).__module__.startswith("cupy"):
         return _cupy()
     return None

@@ -87,3 +87,12 @@ def test_size_must_be_positive():
 
     with pytest.raises(ValueError, match="size=0 is out of range"):
         train_pipeline(sample_images(), batch_size=2, size=0, device="cpu")
+
+
+def test_an_empty_batch_comes_back_as_it_went_in():
+    op = Cutout(size=4, seed=0)
+    p = op.draw(np.zeros((0, 2)))
+    empty = np.zeros((0, 8, 8, 3), np.uint8)
+    out = op.apply(empty, p)
+    assert out.shape == empty.shape and out.dtype == np.uint8
+    assert op.apply([], p) == []

@@ -23,8 +23,7 @@ import numpy as np
 
 from dali_regaug import batch as batch_mod
 from dali_regaug import fill as fill_mod
-from dali_regaug import launch, rng, schedule, validate
-from dali_regaug import declare
+from dali_regaug import declare, launch, rng, schedule, validate
 from dali_regaug.declare import Arg
 from dali_regaug.ops import placement as placement_mod
 
@@ -257,6 +256,8 @@ class MaskOp(Op):
         out = batch_mod.from_torch(out, written=True)[0]
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         b = batch_mod.describe(images, self.layout)
+        if not b.arrays:
+            return back(images)
         params = self.records(params, len(b.arrays))
         if be is not None:
             values = fill_mod.channel_values(self.fill, b.c, b.dtype)
@@ -266,8 +267,6 @@ class MaskOp(Op):
         return back(self._apply_numpy(b, params, out, workspace))
 
     def _apply_numpy(self, b, params, out=None, workspace=None):
-        if not b.arrays:
-            return [] if not b.stacked else np.asarray(b.arrays)
         groups = batch_mod.shape_groups(b.arrays)
         targets = [batch_mod.check_out(out, b.arrays)] if out is not None else \
             batch_mod.group_buffers(groups, workspace)[0]

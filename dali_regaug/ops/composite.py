@@ -160,11 +160,11 @@ class TwoSource(Op):
             np.full(len(params), np.nan)
         out = []
         for r, weight in zip(params, weights):
+            boxes = rects.explain(r) or "no pixel"
             if r["count"] and r["w_in"] == 0:
-                out.append(f"cutmix: partner pasted in {rects.explain(r, '')[1:]}, "
-                           f"lam={weight:.4f}")
+                out.append(f"cutmix: partner pasted in {boxes}, lam={weight:.4f}")
             elif r["count"] and r["w_in"] == 1:
-                out.append(f"paste: own image kept in {rects.explain(r, '')[1:]}")
+                out.append(f"paste: own image kept in {boxes}")
             elif r["w_out"] < 1:
                 out.append(f"mixup: lam={weight:.4f}")
             else:

@@ -79,7 +79,8 @@ class Erase(MaskOp):
         return rects.dropped(p, h, w, self.fill.mode == fill_mod.REGION)
 
     def explain(self, params, hw):
-        return [rects.explain(r, "erased") for r in params]
+        return [f"erased {boxes}" if boxes else "unchanged"
+                for boxes in map(rects.explain, params)]
 
     def _records(self, keys, apply, boxes, count):
         p = np.zeros(len(keys), self.params_dtype)

@@ -89,7 +89,8 @@ def centred(cy, cx, sh, sw, h, w) -> np.ndarray:
                     -1).astype(np.int32)
 
 
-def explain(rec, verb: str) -> str:
-    """The boxes of one record in use, for people: ``verb (y0, x0, y1, x1) ...``."""
+def explain(rec) -> str:
+    """The boxes of one record in use with some area, for people: ``(y0, x0, y1, x1) ...``,
+    or ``""`` for none."""
     used = [tuple(b.tolist()) for b in rec["boxes"][:rec["count"]] if (b[2:] > b[:2]).all()]
-    return f"{verb} " + " ".join(str(b) for b in used) if used else "unchanged"
+    return " ".join(str(b) for b in used)
