@@ -26,37 +26,50 @@ class Batch(NamedTuple):
 
 def describe(images, layout: str, name: str = "images") -> Batch:
     """The :class:`Batch` of ``images`` (a list of 3-D arrays or one 4-D array), validated:
-    one supported dtype, one channel count, at least one pixel per sample."""
+    one supported dtype, one channel count, at least one pixel per sample. A 4-D array
+    stays one array (its facts are read once, with no per-sample views)."""
     if isinstance(images, Batch):
         return images
     stacked = not isinstance(images, (list, tuple))
-    arrays = list(images)
-    if not arrays:
+    arrays = images if stacked and getattr(images, "ndim", 0) == 4 else list(images)
+    if not len(arrays):
         return Batch(arrays, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, None, stacked)
-    dtype = np.dtype(arrays[0].dtype)
+    one = arrays is images
+    dtypes = [np.dtype(arrays.dtype)] if one else [np.dtype(a.dtype) for a in arrays]
+    dtype = dtypes[0]
     if dtype.name not in DTYPES:
         raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
                         f"{', '.join(DTYPES)}")
-    hw = validate.image_shapes([a.shape for a in arrays], layout, name)
-    if any(np.dtype(a.dtype) != dtype for a in arrays):
-        raise TypeError(f"{name} mixes dtypes: {sorted({np.dtype(a.dtype).name for a in arrays})}")
-    ch = np.array([a.shape[2] if layout == "HWC" else a.shape[0] for a in arrays])
+    listed = shapes(arrays)
+    hw = validate.image_shapes(listed[:1] if one else listed, layout, name)
+    if any(d != dtype for d in dtypes):
+        raise TypeError(f"{name} mixes dtypes: {sorted({d.name for d in dtypes})}")
+    ch = np.array([s[2] if layout == "HWC" else s[0] for s in (listed[:1] if one else listed)])
     if (ch != ch[0]).any():
         raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
     if ch[0] > 255:
         raise ValueError(f"{name} has {ch[0]} channels ({layout}): at most 255 are supported")
+    hw = np.broadcast_to(hw, (len(arrays), 2)) if one else hw
     return Batch(arrays, hw[:, 0].copy(), hw[:, 1].copy(), int(ch[0]), dtype, stacked)
+
+
+def shapes(arrays) -> list:
+    """Each sample's shape (of a list, or of one stacked array without slicing it)."""
+    if hasattr(arrays, "ndim"):
+        return [tuple(arrays.shape[1:])] * len(arrays)
+    return [tuple(a.shape) for a in arrays]
 
 
 def check_out(out, arrays):
     """``out`` validated against the batch it receives: one C-contiguous array of the
     stacked batch's shape and dtype, on the same kind of device."""
-    if not arrays:
+    if not len(arrays):
         return out
     dtype = np.dtype(arrays[0].dtype)
-    if any(a.shape != arrays[0].shape for a in arrays):
+    listed = shapes(arrays)
+    if any(s != listed[0] for s in listed):
         raise ValueError("out needs a batch of samples of one shape")
-    shape = (len(arrays), *arrays[0].shape)
+    shape = (len(arrays), *listed[0])
     if isinstance(out, (list, tuple)) or not hasattr(out, "shape"):
         raise TypeError(f"out must be one array of the stacked batch's shape {shape}, got "
                         f"{type(out).__name__}")
@@ -78,11 +91,18 @@ def overlaps(out, arrays) -> bool:
     """Whether ``out``'s memory overlaps any of ``arrays``'."""
     lo = pointer(out)
     hi = lo + out.nbytes
+    arrays = [arrays] if hasattr(arrays, "ndim") else arrays
     return any(pointer(a) < hi and lo < pointer(a) + a.nbytes for a in arrays)
 
 
 def scalars(batch) -> np.ndarray:
     """One value per sample from a DALI batch of per-sample scalars."""
+    try:  # one conversion for a regular batch (the common case)
+        flat = np.asarray(batch)
+        if flat.size == len(flat):
+            return flat.reshape(-1)
+    except ValueError:
+        pass
     return np.array([np.ravel(v)[0] for v in batch])
 
 
@@ -104,6 +124,8 @@ def records(params, dtype: np.dtype):
 def shape_groups(arrays):
     """``(indices, stacked batch)`` per distinct shape; a zero-copy view when DALI's batch
     is one contiguous buffer."""
+    if hasattr(arrays, "ndim"):
+        return [(np.arange(len(arrays)), arrays)]
     if arrays and all(a.shape == arrays[0].shape for a in arrays):
         return [(np.arange(len(arrays)), _stack(arrays))]
     groups: dict = {}

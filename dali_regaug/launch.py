@@ -14,6 +14,7 @@ from CuPy's stream-ordered memory pool, so releasing them after the call is safe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -25,6 +26,8 @@ from dali_regaug.kernels import COMPILE_OPTIONS, kernel_name, source_path
 TABLE_DTYPE = records.TABLE
 BLOCK = 256
 MAX_GRID_X = 1024
+MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: the samples of one launch
+ALIGN = 16  # of each part of the uploaded buffer
 INT32_LIMIT = 2**31
 
 
@@ -38,8 +41,24 @@ class NumpyHost:
         return np.ascontiguousarray(host)
 
     @staticmethod
+    def empty(nbytes: int) -> np.ndarray:
+        return np.empty(nbytes, np.uint8)
+
+    @staticmethod
+    def upload(dev, host: np.ndarray):
+        dev[...] = host
+
+    @staticmethod
     def pointer(a) -> int:
         return a.ctypes.data
+
+    @staticmethod
+    def device_of(a):
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def device_key() -> str:
+        return "host"
 
 
 class EmulatorBackend(NumpyHost):
@@ -55,7 +74,7 @@ class EmulatorBackend(NumpyHost):
 
 
 class CupyBackend:
-    """Runs the kernels on the current CUDA device and stream through CuPy."""
+    """Runs the kernels on the data's CUDA device and CuPy's current stream."""
 
     name = "cupy"
 
@@ -67,12 +86,28 @@ class CupyBackend:
     def to_device(self, host: np.ndarray):
         return self.xp.asarray(host)
 
+    def empty(self, nbytes: int):
+        return self.xp.empty(nbytes, np.uint8)
+
+    @staticmethod
+    def upload(dev, host: np.ndarray):
+        dev.set(host)  # enqueued on the current stream
+
     @staticmethod
     def pointer(a) -> int:
         return a.data.ptr
 
+    @staticmethod
+    def device_of(a):
+        """The device of ``a`` (an array, or a list of them), to enter for the launch: the
+        module, the table and the outputs must live where the data does."""
+        return (a if hasattr(a, "device") else a[0]).device
+
+    def device_key(self) -> int:
+        return self.xp.cuda.Device().id
+
     def kernel(self, op: str, name: str):
-        return _cupy_function(self.xp.cuda.Device().id, op, name)
+        return _cupy_function(self.device_key(), op, name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,8 +121,10 @@ def _emulator_module(op: str, sanitize: bool):
 def _cupy_module(device: int, op: str):
     import cupy
 
+    from dali_regaug import cubin
+
     with cupy.cuda.Device(device):
-        return cupy.RawModule(code=source_path(op).read_text(), options=COMPILE_OPTIONS)
+        return cupy.RawModule(path=str(cubin.build(op)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,15 +156,25 @@ def _cupy():
     return CupyBackend()
 
 
+def workspace_on(workspace, backend):
+    """``workspace(nbytes, backend)`` bound to a launch backend (None stays None)."""
+    return None if workspace is None else functools.partial(workspace, backend=backend)
+
+
 def index_type(max_elements: int, stride: int) -> str:
     """``"i32"`` when every index and index + stride stays below 2**31, else ``"i64"``."""
     return "i32" if max_elements + stride < INT32_LIMIT else "i64"
 
 
 def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
-           out=None, out_dtype=None, block: int = BLOCK, max_grid_x: int = MAX_GRID_X,
+           out=None, out_dtype=None, workspace=None, block: int = BLOCK,
+           max_grid_x: int = MAX_GRID_X, max_grid_y: int = MAX_GRID_Y,
            index: str | None = None):
     """Run kernel ``op`` once over the batch and return the outputs.
+
+    Everything runs with the images' device current. The host work is a fixed number of
+    NumPy operations for a stacked batch (pointers are ``base + i * stride``); the table,
+    the host records and the host array arguments go to the device in one copy.
 
     Parameters
     ----------
@@ -142,17 +189,22 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     layout : {"HWC", "CHW"}
     backend : CupyBackend or EmulatorBackend
     args : tuple
-        Kernel arguments after ``(table, channels)``; NumPy scalars or arrays.
-    images2 : list of arrays, optional
+        Kernel arguments after ``(table, channels)``: NumPy scalars, device arrays, or host
+        NumPy arrays (copied with the table).
+    images2 : list of arrays or array, optional
         Second source (the composite's ``b``), same shapes as ``images``.
     out : array, optional
         The stacked outputs (see :func:`dali_regaug.batch.check_out`); it may be
         ``images`` itself for kernels that read and write each element at one index.
     out_dtype : numpy dtype, optional
         Of the outputs, when it is not the images' (region scores).
-    block, max_grid_x : int
-        Threads per block and the cap on blocks per sample (smaller values exercise the
-        grid-stride loop).
+    workspace : callable, optional
+        ``workspace(nbytes)`` gives a reused uint8 device buffer for the outputs when
+        ``out`` is not given (the DALI bodies, whose outputs DALI copies).
+    block, max_grid_x, max_grid_y : int
+        Threads per block, the cap on blocks per sample (smaller values exercise the
+        grid-stride loop) and on samples per launch (CUDA's ``gridDim.y`` limit: a larger
+        batch takes several launches).
     index : {None, "i32", "i64"}
         Index type of the variant; by default the narrowest that fits.
 
@@ -160,44 +212,89 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     -------
     Outputs in the structure of ``images``: a list of arrays, or one stacked array.
     """
-    arrays, h, w, c, dtype, stacked = batch_mod.describe(images, layout)
-    if not arrays:
-        return images if stacked else []
-    xp, n = backend.xp, len(arrays)
-    same = all(a.shape == arrays[0].shape for a in arrays)
-    out_dtype = dtype if out_dtype is None else np.dtype(out_dtype)
-    if out is not None:
-        out_all = batch_mod.check_out(out, arrays)
-        outs = list(out_all)
-    elif same:
-        out_all = xp.empty((n, *arrays[0].shape), out_dtype)
-        outs = list(out_all)
-    else:
-        flat = xp.empty(sum(a.size for a in arrays), out_dtype)
-        ends = np.cumsum([a.size for a in arrays])
-        outs = [flat[e - a.size:e].reshape(a.shape) for a, e in zip(arrays, ends)]
-    ins = [xp.ascontiguousarray(a) for a in arrays]
-    ins2 = [xp.ascontiguousarray(a) for a in images2] if images2 is not None else []
-    table = np.zeros(n, TABLE_DTYPE)
-    table["in"] = [backend.pointer(a) for a in ins]
-    table["in2"] = [backend.pointer(a) for a in ins2] if ins2 else 0
-    table["out"] = [backend.pointer(o) for o in outs]
-    table["params"], dev_params = _param_pointers(params, backend)
-    table["height"], table["width"] = h, w
-    hw = h * w
-    grid_x = int(max(1, min(max_grid_x, -(-int(hw.max()) // block))))
-    index = index or index_type(int((hw * c).max()), grid_x * block)
-    kernel = backend.kernel(op, kernel_name(op, dtype.name, layout, index))
-    dev_table = backend.to_device(table.view(np.uint8))
-    kernel((grid_x, n, 1), (block, 1, 1), (dev_table, np.int32(c), *args))
-    del ins, ins2, dev_params, dev_table  # stream-ordered release on CuPy's pool
-    return out_all if stacked and (same or out is not None) else outs
+    b = batch_mod.describe(images, layout)
+    n = len(b.arrays)
+    if not n:
+        return images if b.stacked else []
+    with backend.device_of(b.arrays):
+        xp = backend.xp
+        out_dtype = b.dtype if out_dtype is None else np.dtype(out_dtype)
+        shapes = batch_mod.shapes(b.arrays)
+        same = b.stacked or all(s == shapes[0] for s in shapes)
+        table = np.zeros(n, TABLE_DTYPE)
+        table["in"], keep = _addresses(b.arrays, backend)
+        if images2 is not None:
+            table["in2"], keep2 = _addresses(images2, backend)
+        size = np.asarray([int(np.prod(s)) for s in shapes[:1 if same else n]], np.int64)
+        if out is not None:
+            out_all = batch_mod.check_out(out, b.arrays)
+        else:
+            total = int(size.sum()) * (n if same else 1) * out_dtype.itemsize
+            flat = workspace(total) if workspace is not None else backend.empty(total)
+            out_all = flat[:total].view(out_dtype)
+            if same:
+                out_all = out_all.reshape(n, *shapes[0])
+        starts = np.arange(n, dtype=np.uint64) * np.uint64(size[0]) if same else \
+            np.concatenate([[0], np.cumsum(size[:-1])]).astype(np.uint64)
+        table["out"] = backend.pointer(out_all) + starts * np.uint64(out_dtype.itemsize)
+        table["height"], table["width"] = b.h, b.w
+        hw = b.h * b.w
+        grid_x = int(max(1, min(max_grid_x, -(-int(hw.max()) // block))))
+        index = index or index_type(int((hw * b.c).max()), grid_x * block)
+        kernel = backend.kernel(op, kernel_name(op, b.dtype.name, layout, index))
+        dev, dev_args = _upload(table, params, args, backend)
+        row = TABLE_DTYPE.itemsize
+        for first in range(0, n, max_grid_y):
+            count = min(max_grid_y, n - first)
+            kernel((grid_x, count, 1), (block, 1, 1),
+                   (dev[first * row:(first + count) * row], np.int32(b.c), *dev_args))
+        del keep, dev, dev_args  # stream-ordered release on CuPy's pool
+        if images2 is not None:
+            del keep2
+    if b.stacked and (same or out is not None):
+        return out_all
+    if same or out is not None:
+        return list(out_all)
+    return [out_all[int(s):int(s) + int(z)].reshape(shape)
+            for s, z, shape in zip(starts, np.broadcast_to(size, n), shapes)]
 
 
-def _param_pointers(params, backend):
-    """Device address of each sample's parameter record, and what must stay alive for it."""
-    if isinstance(params, np.ndarray) and params.dtype.names:
-        dev = backend.to_device(params.view(np.uint8).reshape(len(params), -1))
-        base = backend.pointer(dev)
-        return base + np.arange(len(params), dtype=np.uint64) * params.dtype.itemsize, dev
-    return [backend.pointer(p) for p in params], params
+def _addresses(arrays, backend):
+    """``(n,)`` device address of each sample, and the contiguous arrays behind them."""
+    xp = backend.xp
+    if hasattr(arrays, "ndim"):  # one stacked array
+        a = xp.ascontiguousarray(arrays)
+        step = a[0].nbytes if len(a) else 0
+        return backend.pointer(a) + np.arange(len(a), dtype=np.uint64) * np.uint64(step), a
+    a = [xp.ascontiguousarray(x) for x in arrays]
+    return np.fromiter((backend.pointer(x) for x in a), np.uint64, len(a)), a
+
+
+def _upload(table, params, args, backend):
+    """One host-to-device copy of the table, the host records and the host array
+    arguments; returns the device buffer (the table first) and the kernel arguments."""
+    host_args = [i for i, a in enumerate(args)
+                 if isinstance(a, np.ndarray) and backend.xp is not np]
+    records = isinstance(params, np.ndarray) and params.dtype.names
+    parts = [table.view(np.uint8)]
+    if records:
+        parts.append(params.view(np.uint8).reshape(-1))
+    parts += [np.ascontiguousarray(args[i]).view(np.uint8).reshape(-1) for i in host_args]
+    offsets = np.cumsum([0] + [-(-p.nbytes // ALIGN) * ALIGN for p in parts])
+    dev = backend.empty(int(offsets[-1]))
+    base = backend.pointer(dev)
+    if records:
+        table["params"] = base + int(offsets[1]) + \
+            np.arange(len(params), dtype=np.uint64) * np.uint64(params.dtype.itemsize)
+    else:  # per-sample device bytes, read in place
+        table["params"] = np.fromiter((backend.pointer(p) for p in params), np.uint64,
+                                      len(params))
+    host = np.empty(int(offsets[-1]), np.uint8)
+    for part, at in zip(parts, offsets):
+        host[at:at + part.nbytes] = part
+    backend.upload(dev, host)
+    dev_args = list(args)
+    for k, i in enumerate(host_args):
+        at = int(offsets[len(parts) - len(host_args) + k])
+        dev_args[i] = dev[at:at + args[i].nbytes].view(args[i].dtype)
+    return dev, dev_args

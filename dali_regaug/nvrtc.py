@@ -1,7 +1,8 @@
 """Compile the kernels with NVRTC through ``cuda-bindings``; no GPU or driver is needed.
 
 This is the check that every ``.cu`` file is valid CUDA C++ for each target architecture,
-with the same options CuPy uses on a GPU.
+with the options of the GPU build (:mod:`dali_regaug.cubin`, whose own test runs CuPy's
+compile path itself).
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ def version() -> tuple[int, int]:
     return tuple(_check(nvrtc.nvrtcVersion()))
 
 
-def compile_ptx(op: str, arch: int) -> str:
-    """PTX of ``kernels/<op>.cu`` for ``compute_<arch>``; raises with the log on error."""
+def compile_ptx(op: str, arch: int, options=None) -> str:
+    """PTX of ``kernels/<op>.cu`` for ``compute_<arch>``, with ``options`` (by default the
+    GPU build's, :data:`COMPILE_OPTIONS`); raises with the log on error."""
     from cuda.bindings import nvrtc
 
     path = source_path(op)
     prog = _check(nvrtc.nvrtcCreateProgram(path.read_bytes(), path.name.encode(), 0, [], []))
     try:
-        opts = [o.encode() for o in COMPILE_OPTIONS] + [f"--gpu-architecture=compute_{arch}".encode()]
+        opts = [o.encode() for o in (COMPILE_OPTIONS if options is None else options)] + \
+            [f"--gpu-architecture=compute_{arch}".encode()]
         _check(nvrtc.nvrtcCompileProgram(prog, len(opts), opts), prog)
         size = _check(nvrtc.nvrtcGetPTXSize(prog))
         buf = b" " * size

@@ -29,9 +29,6 @@ UNIT_ONE = 1 << 24  # GridMaskParams.unit_threshold meaning "always drop"
 RECT_HEADER = np.dtype([("key", "<u8"), ("count", "<i4"), ("w_in", "<f4"), ("w_out", "<f4"),
                         ("pad", "<i4")])
 
-# kernels/region_scores.cu ScoreParams.
-SCORES = np.dtype([("height", "<i4"), ("width", "<i4"), ("offset", "<i8")])
-
 
 @functools.lru_cache(maxsize=None)
 def rect_set(max_boxes: int) -> np.dtype:
@@ -57,8 +54,7 @@ class Struct(NamedTuple):
 
 STRUCTS = (Struct("Sample", "common.cuh", TABLE),
            Struct("GridMaskParams", "grid_mask.cu", GRID_MASK),
-           Struct("RectHeader", "rectset.cuh", RECT_HEADER),
-           Struct("ScoreParams", "region_scores.cu", SCORES))
+           Struct("RectHeader", "rectset.cuh", RECT_HEADER))
 CONSTANTS = {"STREAM_PIXEL": STREAM_PIXEL, "STREAM_REGION": STREAM_REGION,
              "STREAM_UNIT": STREAM_UNIT, "FILL_VALUES": FILL_VALUES,
              "FILL_REGION": FILL_REGION, "FILL_PIXEL": FILL_PIXEL}

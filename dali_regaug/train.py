@@ -35,6 +35,8 @@ from dali_regaug.ops import catalog
 from dali_regaug.saliency import producers
 from dali_regaug.torch import Loader, mixed_cross_entropy
 
+LOG_EVERY = 20  # steps between reads of the running loss (each read waits for the device)
+
 
 def ramped(augment, epochs: int) -> list:
     """The parsed spec, with GridMask's probability ramped over ``epochs`` unless the spec
@@ -56,11 +58,7 @@ def fit(cfg: Config) -> list[dict]:
     from dali_regaug.pipelines import load_dataset, resolve_device
 
     dev = resolve_device(cfg.device)
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if dev == "gpu" else \
-        torch.device("cpu")
-    distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
-    if distributed and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev == "gpu" else "gloo")
+    device, distributed = setup_distributed(dev)
     main = not distributed or torch.distributed.get_rank() == 0
     root = Path(cfg.data) if cfg.data else sample_data.make(progress=print if main else None)
     augment = ramped(cfg.augment, cfg.epochs) if cfg.ramp else spec.parse(cfg.augment)
@@ -179,6 +177,21 @@ def load(path, device="cpu") -> dict:
     return ck
 
 
+def setup_distributed(dev: str):
+    """``(device, distributed)`` of this rank. On GPU the rank's device becomes CUDA's
+    current device before the process group exists: NCCL's communicator and the buffers of
+    ``barrier`` and ``broadcast_object_list`` go to the current device, which would be
+    device 0 on every rank (a hang, or NCCL's duplicate-GPU error)."""
+    device = torch.device("cpu")
+    if dev == "gpu":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
+    if distributed and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev == "gpu" else "gloo")
+    return device, distributed
+
+
 def _bank(cfg, augment, n, distributed=False):
     """The saliency bank of a run, or None; checks that producer and operators go together.
     Under DDP the ranks share rank 0's bank (one node: its shared memory)."""
@@ -239,20 +252,24 @@ class SaliencyStep:
 def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None):
     net.train()
     bar = _bar(len(loader), f"epoch {loader.epoch}", cfg.progress and main)
+    # The loss is summed on its device and read every LOG_EVERY steps: a read per step
+    # (loss.item()) would wait for the GPU at every step.
     total, count, images, t0 = 0.0, 0, 0, time.perf_counter()
     for x, y, *info in loader:
         loss = train_step(net, x, y, info[0] if info else None, opt=opt, scaler=scaler,
                           prec=prec, label_smoothing=cfg.label_smoothing, producer=producer)
         sched.step()
-        total, count, images = total + loss.item(), count + 1, images + len(x)
+        total, count, images = total + loss.detach().float(), count + 1, images + len(x)
         if bar is not None:
-            bank = {} if producer is None else {"bank": f"{producer.bank.fill_ratio():.0%}"}
-            bar.set_postfix(loss=f"{total / count:.3f}",
-                            img_s=f"{images / (time.perf_counter() - t0):.1f}", **bank)
+            if count % LOG_EVERY == 0 or count == len(loader):
+                bank = {} if producer is None else \
+                    {"bank": f"{producer.bank.fill_ratio():.0%}"}
+                bar.set_postfix(loss=f"{float(total) / count:.3f}",
+                                img_s=f"{images / (time.perf_counter() - t0):.1f}", **bank)
             bar.update()
     if bar is not None:
         bar.close()
-    return total / max(count, 1), time.perf_counter() - t0, images
+    return float(total) / max(count, 1), time.perf_counter() - t0, images
 
 
 def train_step(net, x, y, info, *, opt, scaler, prec, label_smoothing=0.0, producer=None):

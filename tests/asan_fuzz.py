@@ -1,5 +1,6 @@
 """Run under AddressSanitizer by test_sanitizer.py: fuzzed launches of every kernel through
-sanitized emulator builds. ``--planted`` runs a deliberate out-of-bounds kernel instead."""
+sanitized emulator builds (AddressSanitizer and UBSan's alignment check). ``--planted`` runs
+a deliberate out-of-bounds kernel instead, ``--misaligned`` a deliberate misaligned load."""
 
 import sys
 from pathlib import Path
@@ -11,14 +12,13 @@ from dali_regaug.launch import EmulatorBackend
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
-from dali_regaug.ops import regions
 
 
-def planted():
+def planted(kernel):
     mod = EmulatorModule(source=Path(__file__).parent / "cuda" / "half.cu",
-                         names=["out_of_bounds"], sanitize=True)
-    x, out = np.ones(4096, np.float32), np.zeros(4096, np.float32)
-    mod.get_function("out_of_bounds")((17,), (256,), (x, out, np.int32(4096)))
+                         names=["out_of_bounds", "misaligned"], sanitize=True)
+    x, out = np.ones(4 * 4097, np.uint8).view(np.float32), np.zeros(4096, np.float32)
+    mod.get_function(kernel)((17,), (256,), (x, out, np.int32(4096)))
 
 
 def fuzz(cases):
@@ -43,12 +43,13 @@ def fuzz(cases):
         boxes = rs.integers(-5, 60, (len(hws), 3, 4))
         p = composite.params(boxes, rs.integers(0, 4, len(hws)), 0.3, 1.0)
         composite.apply(imgs, [x.copy() for x in imgs], p, layout=layout, backend=be, **opts)
-        h, w = hws[0]
-        maps = rs.integers(0, 256, (len(hws), h, w)).astype(np.uint8)
-        regions.scores(maps, rs.integers(1, 2 * max(h, w), (len(hws), 2)), backend=be,
-                       block=int(rs.choice([1, 8, 33])))
 
 
 if __name__ == "__main__":
-    planted() if "--planted" in sys.argv else fuzz(int(sys.argv[1]))
+    if "--planted" in sys.argv:
+        planted("out_of_bounds")
+    elif "--misaligned" in sys.argv:
+        planted("misaligned")
+    else:
+        fuzz(int(sys.argv[1]))
     print("asan-run-complete")

@@ -58,3 +58,37 @@ def operator(name, **kwargs):
 def view(maps, present=None):
     """A placement view of ``maps`` (all present by default)."""
     return View(list(maps), np.ones(len(maps), bool) if present is None else present)
+
+
+def brute_pixel_scores(maps, size, h, w):
+    """Every pixel's candidate score by the definition, by slicing (no coverage matrices):
+    the map averaged over each grid cell (a plain mean of its pixels for a pixel-resolution
+    map) and quantized, each pixel holding its cell's value; a pixel is scored by the
+    region of ``size`` centred on its cell's centre pixel, clipped at the border.
+    ``maps`` ``(B, h, w)`` at pixel resolution; returns ``(B, h, w)`` int64."""
+    from dali_regaug.ops import regions
+
+    ey, ex = regions.edges(h), regions.edges(w)
+    grid = np.array([[[m[ey[i]:ey[i + 1], ex[j]:ex[j + 1]].mean() for j in range(len(ex) - 1)]
+                      for i in range(len(ey) - 1)] for m in np.asarray(maps, np.float64)])
+    q = regions.quantize(grid).astype(np.int64)
+    rh, rw = size
+    out = []
+    for g in q:
+        pixels = np.repeat(np.repeat(g, np.diff(ey), 0), np.diff(ex), 1)
+        cell = np.zeros(g.shape, np.int64)
+        for i in range(len(ey) - 1):
+            for j in range(len(ex) - 1):
+                y, x = (ey[i] + ey[i + 1] - 1) // 2, (ex[j] + ex[j + 1] - 1) // 2
+                y0, x0 = max(y - rh // 2, 0), max(x - rw // 2, 0)
+                cell[i, j] = pixels[y0:max(y - rh // 2 + rh, 0), x0:max(x - rw // 2 + rw, 0)].sum()
+        out.append(np.repeat(np.repeat(cell, np.diff(ey), 0), np.diff(ex), 1))
+    return np.stack(out)
+
+
+def brute_allowed(s, tau, above):
+    """The paper's rule on all pixel candidates ``s`` ``(h, w)``: strictly past the
+    tau-quantile, or at the extreme score when none is."""
+    t = np.quantile(s, tau)
+    strict = s > t if above else s < t
+    return strict if strict.any() else s == (s.max() if above else s.min())

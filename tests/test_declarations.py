@@ -107,7 +107,7 @@ def test_an_operator_added_in_its_own_module_reaches_specs_pipelines_and_the_cli
 LAYERS = {  # a module may import its own layer and those below it, never above
     "core": ("records", "batch", "declare", "validate", "rng", "schedule", "fill", "kernels",
              "emulator", "nvrtc", "coco", "config", "extras"),
-    "backends": ("launch",),
+    "backends": ("launch", "cubin"),
     "ops": ("ops",),
     "adapters": ("adapter", "fn", "spec", "registry", "layouts", "loader", "torch", "saliency",
                  "pipelines"),

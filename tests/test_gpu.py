@@ -116,21 +116,6 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
                  [cupy.asnumpy(x) for x in got], p)
 
 
-def test_cupy_region_scores_match_numpy():
-    import cupy
-
-    from dali_regaug.ops import regions
-
-    rs = np.random.default_rng(4)
-    maps = regions.quantize(rs.random((5, 57, 43)) ** 2)
-    size = rs.integers(1, 60, (5, 2))
-    with cupy.cuda.Stream(non_blocking=True) as stream:
-        got = regions.scores(cupy.asarray(maps), size)
-        stream.synchronize()
-    expected = regions.scores(maps, size)
-    assert_match("gpu_region_scores", list(expected), list(cupy.asnumpy(got)), size)
-
-
 def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
     import torch
 

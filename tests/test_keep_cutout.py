@@ -1,6 +1,6 @@
-"""KeepAugment's selective cut: region scores (kernel and NumPy against brute force), the
-adaptive threshold is the tau-quantile of all candidates, the draw is uniform among the
-allowed ones, the salient spot is never cut, samples without a map are cut as Cutout cuts
+"""KeepAugment's selective cut: region scores against brute force over every pixel, the
+adaptive threshold is the tau-quantile of all pixel candidates, the draw is uniform among
+the allowed pixels, the salient spot is never cut, samples without a map are cut as Cutout cuts
 them, and the DALI operator's output replays from its parameters."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from conftest import assert_match, operator, view
+from conftest import assert_match, brute_allowed, brute_pixel_scores, operator, view
 from datasets import spot_bank
 from dali_regaug import fn, registry
 from dali_regaug.ops import rects
@@ -19,29 +19,54 @@ from dali_regaug.ops import regions
 from dali_regaug.saliency import SaliencyBank
 
 
-def brute_scores(m, rh, rw):
-    """Each candidate's sum by slicing: the definition, no summed-area table."""
-    h, w = m.shape
-    out = np.zeros((h, w), np.int64)
-    for y in range(h):
-        for x in range(w):
-            y0, x0 = max(y - rh // 2, 0), max(x - rw // 2, 0)
-            out[y, x] = m[y0:max(y - rh // 2 + rh, 0), x0:max(x - rw // 2 + rw, 0)].sum()
-    return out
+def cell_scores(maps, size):
+    """The sampler's path: grid maps, quantized, cell scores; and the cells' pixel counts."""
+    n, h, w = np.shape(maps)
+    q = regions.quantize(regions.to_grid(maps, h, w))
+    return regions.scores(q, np.broadcast_to(size, (n, 2)), h, w), regions.areas(h, w)
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 23), st.integers(1, 29), st.data())
-def test_scores_are_region_sums_on_numpy_and_on_the_kernel(emulator, n, h, w, data):
-    rs = np.random.default_rng(h * 31 + w)
-    maps = regions.quantize(rs.random((n, h, w)) ** 3)
-    size = np.array([[data.draw(st.integers(1, 2 * h)), data.draw(st.integers(1, 2 * w))]
-                     for _ in range(n)])
-    expected = np.stack([brute_scores(m, *s) for m, s in zip(maps, size)]).astype(np.int32)
-    for backend, block in ((None, 0), (emulator, data.draw(st.sampled_from([1, 7, 32])))):
-        got = regions.scores(maps, size, backend=backend, block=block or 256)
-        assert_match(f"scores_{'kernel' if backend else 'numpy'}", list(expected), list(got),
-                     size)
+def to_pixels(cells, h, w):
+    """Cell values repeated over each cell's pixels."""
+    ey, ex = regions.edges(h), regions.edges(w)
+    return np.repeat(np.repeat(cells, np.diff(ey), -2), np.diff(ex), -1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 70), st.integers(1, 70), st.data())
+def test_scores_are_the_region_sums_of_the_definition(n, h, w, data):
+    """Uneven and even grids (70 and 45 split unevenly, 64 and 56 evenly, below 32 one cell
+    per pixel), regions smaller and larger than the view."""
+    rs = np.random.default_rng(h * 71 + w)
+    maps = rs.random((n, h, w)) ** 3
+    size = (data.draw(st.integers(1, 2 * h)), data.draw(st.integers(1, 2 * w)))
+    s, _ = cell_scores(maps, size)
+    np.testing.assert_array_equal(to_pixels(s, h, w), brute_pixel_scores(maps, size, h, w))
+
+
+def test_the_grid_splits_evenly_when_it_can_and_covers_every_pixel():
+    assert len(regions.edges(224)) - 1 == 32 and set(np.diff(regions.edges(224))) == {7}
+    assert set(np.diff(regions.edges(112))) == {4}  # 28 cells
+    assert len(regions.edges(20)) - 1 == 20  # one cell per pixel
+    for n in (1, 31, 33, 97, 331, 1000):
+        e = regions.edges(n)
+        assert e[0] == 0 and e[-1] == n and (np.diff(e) >= 1).all() and len(e) <= 33
+        assert np.diff(e).max() - np.diff(e).min() <= 1
+
+
+def test_to_grid_averages_each_cell_and_keeps_grid_maps():
+    rs = np.random.default_rng(0)
+    m = rs.random((2, 45, 70))
+    ey, ex = regions.edges(45), regions.edges(70)
+    means = [[m[:, ey[i]:ey[i + 1], ex[j]:ex[j + 1]].mean((1, 2)) for j in range(len(ex) - 1)]
+             for i in range(len(ey) - 1)]
+    np.testing.assert_allclose(regions.to_grid(m, 45, 70), np.moveaxis(np.array(means), 2, 0),
+                               rtol=1e-12)
+    low = rs.random((2, 4, 5))  # a coarse map over the view: each cell averages what it covers
+    np.testing.assert_allclose(regions.to_grid(low, 8, 10),
+                               np.repeat(np.repeat(low, 2, 1), 2, 2), rtol=1e-12)
+    g = rs.random((2, 32, 32))
+    assert regions.to_grid(g, 224, 224) is g
 
 
 def test_quantize_keeps_the_order_of_each_map_and_its_maximum_at_255():
@@ -54,47 +79,58 @@ def test_quantize_keeps_the_order_of_each_map_and_its_maximum_at_255():
 
 
 @pytest.mark.parametrize("tau", [0.0, 0.3, 0.6, 1.0])
-def test_threshold_is_the_tau_quantile_of_all_candidates(tau):
+@pytest.mark.parametrize("hw", [(20, 17), (56, 64), (45, 70)])
+def test_threshold_is_the_tau_quantile_of_all_pixel_candidates(tau, hw):
+    """Brute force over every pixel (np.quantile of the expanded scores), for one cell per
+    pixel, equal cells and unequal ones."""
     rs = np.random.default_rng(1)
-    maps = regions.quantize(rs.random((3, 20, 17)))
-    size = np.array([[5, 9], [1, 1], [20, 3]])
-    s = regions.scores(maps, size)
-    brute = [brute_scores(m, *z).ravel() for m, z in zip(maps, size)]
-    np.testing.assert_array_equal(regions.threshold(s, tau), [np.quantile(b, tau) for b in brute])
-    for above in (False, True):
-        allowed = regions.eligible(s, tau, above=above).reshape(3, -1)
-        for a, b in zip(allowed, brute):
-            t = np.quantile(b, tau)
-            strict = b > t if above else b < t
-            assert np.array_equal(a, strict) if strict.any() else \
-                np.array_equal(a, b == (b.max() if above else b.min()))
+    maps = rs.random((3, *hw))
+    for size in ([5, 9], [1, 1], [hw[0], 3]):
+        s, area = cell_scores(maps, size)
+        brute = brute_pixel_scores(maps, size, *hw)
+        np.testing.assert_array_equal(regions.threshold(s, area, tau),
+                                      [np.quantile(b, tau) for b in brute])
+        for above in (False, True):
+            got = to_pixels(regions.eligible(s, area, tau, above=above), *hw)
+            for g, b in zip(got, brute):
+                np.testing.assert_array_equal(g, brute_allowed(b, tau, above))
 
 
 def test_a_sparse_map_allows_only_the_regions_on_the_right_side():
-    m = np.zeros((1, 30, 30), np.uint8)
-    m[0, 5:9, 20:24] = 255  # 80 % of the candidates score 0
-    s = regions.scores(m, [[6, 6]])
-    paste = regions.eligible(s, 0.8, above=True)
-    cut = regions.eligible(s, 0.6, above=False)
+    m = np.zeros((1, 30, 30))
+    m[0, 5:9, 20:24] = 1.0  # most candidates score 0
+    s, area = cell_scores(m, [6, 6])
+    paste = regions.eligible(s, area, 0.8, above=True)
+    cut = regions.eligible(s, area, 0.6, above=False)
     assert (s[paste] > 0).all() and paste.any()
     assert (s[cut] == 0).all() and cut.sum() == (s == 0).sum()
 
 
 def test_a_flat_map_still_allows_candidates():
-    s = regions.scores(np.zeros((1, 8, 8), np.uint8), [[3, 3]])
-    assert regions.eligible(s, 0.6, above=False).all()
-    assert regions.eligible(s, 0.6, above=True).all()
+    s, area = cell_scores(np.zeros((1, 8, 8)), [3, 3])
+    assert regions.eligible(s, area, 0.6, above=False).all()
+    assert regions.eligible(s, area, 0.6, above=True).all()
 
 
-def test_pick_is_uniform_over_the_allowed_candidates():
+@pytest.mark.parametrize("hw", [(8, 5), (45, 70)])
+def test_pick_draws_allowed_cells_in_proportion_to_their_pixels(hw):
+    """Cells of unequal sizes too: each allowed pixel, not each cell, weighs the same; the
+    region is centred on the cell's centre pixel (the candidate that was scored)."""
     rs = np.random.default_rng(2)
-    allowed = rs.random((2, 40)) < 0.3
-    u = rs.random((2, 20000))
-    idx = regions.pick(allowed, u)
+    ey, ex = regions.edges(hw[0]), regions.edges(hw[1])
+    gh, gw = len(ey) - 1, len(ex) - 1
+    allowed = rs.random((2, gh, gw)) < 0.3
+    u = rs.random((2, 40000))
+    cy, cx = regions.pick(allowed, *hw, u)
+    centres = (ey[:-1] + ey[1:] - 1) // 2, (ex[:-1] + ex[1:] - 1) // 2
+    i, j = np.searchsorted(centres[0], cy), np.searchsorted(centres[1], cx)
+    assert (centres[0][i] == cy).all() and (centres[1][j] == cx).all()
+    area = regions.areas(*hw)
     for b in range(2):
-        assert allowed[b, idx[b]].all()
-        counts = np.bincount(idx[b], minlength=40)[allowed[b]]
-        assert stats.chisquare(counts).pvalue > 1e-3
+        assert allowed[b, i[b], j[b]].all()
+        counts = np.bincount(i[b] * gw + j[b], minlength=gh * gw)[allowed[b].ravel()]
+        expected = area[allowed[b]] / area[allowed[b]].sum() * u.shape[1]
+        assert stats.chisquare(counts, expected).pvalue > 1e-3
 
 
 def hot_maps(n, hw, spot):
@@ -147,8 +183,6 @@ def test_arguments_are_checked_when_the_operator_is_built():
             operator("keep_cutout", bank=bank, size=8, start_epoch=-1)
     with pytest.raises(TypeError, match="SaliencyBank"):
         operator("keep_cutout", bank=np.zeros((4, 16, 16)), size=8)
-    with pytest.raises(ValueError, match="at most"):
-        regions.scores(np.zeros((1, 3000, 3000), np.uint8), [[3, 3]])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ def test_nvrtc_is_available():
 def test_kernel_compiles_for_arch(op, arch):
     ptx = nvrtc.compile_ptx(op, arch)
     assert f".target sm_{arch}" in ptx
+    assert ".ftz." not in ptx  # subnormals kept, as on the CPU (-ftz=false)
     missing = [n for n in kernel_names(op) if f".entry {n}(" not in ptx]
     assert not missing, f"variants missing from {op}.cu: {missing}"
 

@@ -65,7 +65,7 @@ class Op:
         self.epoch_samples = None  # asked for the samples per epoch (the schedule warning)
         self._drawn = 0
         self.label = None  # its name in the pipeline (dali_regaug.registry)
-        self._buffer = None  # output of the CPU DALI bodies, reused across batches
+        self._buffers = {}  # outputs of the DALI bodies, one buffer per device (_workspace)
         self.setup()
 
     def setup(self) -> None:
@@ -95,8 +95,8 @@ class Op:
         keys = self.keys.next(len(hw), sample_ids)
         if view is None:
             view = self.placement.view(inputs, hw, epoch, sample_ids)
-        if view is not None:
-            view = view._replace(backend=self.backend)
+        if view is not None and view.hw is None:
+            view = view._replace(hw=hw)  # the maps cover the images, at any resolution
         return self._per_sample(inputs).sample(hw, keys, prob, view,
                                                **self.sample_inputs(inputs))
 
@@ -205,13 +205,19 @@ class Op:
         """Sampled outputs besides the records (mixing: ``lam``)."""
         return {}
 
-    # DALI copies a python_function's outputs before it calls the function again, so the CPU
-    # bodies write into one buffer reused across batches: fresh pages for every batch cost
-    # more than the fill itself.
-    def _workspace(self, nbytes: int) -> np.ndarray:
-        if self._buffer is None or self._buffer.nbytes < nbytes:
-            self._buffer = np.empty(nbytes, np.uint8)
-        return self._buffer
+    # DALI copies a python_function's outputs before it calls the function again (on the
+    # same stream), so the bodies write into one buffer per device reused across batches:
+    # fresh host pages cost more than the fill itself, and on a GPU it bounds what the
+    # operator holds to one batch of outputs instead of CuPy's pool growing with the batches
+    # DALI keeps in flight.
+    def _workspace(self, nbytes: int, backend=None):
+        key = "host" if backend is None else backend.device_key()
+        buf = self._buffers.get(key)
+        if buf is None or buf.nbytes < nbytes:
+            self._buffers.pop(key, None)  # the old one goes before the new one comes
+            self._buffers[key] = buf = (np.empty(nbytes, np.uint8) if backend is None
+                                        else backend.empty(nbytes))
+        return buf
 
 
 class MaskOp(Op):
@@ -248,7 +254,8 @@ class MaskOp(Op):
             ``images`` itself to erase in place (only the masked pixels are then written).
         backend : {None, "numpy", "emulator"} or a launch backend
         workspace : callable, optional
-            NumPy path: ``workspace(nbytes)`` gives a reused buffer for the output.
+            ``workspace(nbytes, backend)`` gives a reused buffer for the output, on the
+            images' device (the DALI bodies: DALI copies their outputs).
         **launch_options
             ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
         """
@@ -256,14 +263,14 @@ class MaskOp(Op):
         out = batch_mod.from_torch(out, written=True)[0]
         be = launch.backend_for(images, backend if backend is not None else self.backend)
         b = batch_mod.describe(images, self.layout)
-        if not b.arrays:
+        if not len(b.arrays):
             return back(images)
         params = self.records(params, len(b.arrays))
         if be is not None:
             values = fill_mod.channel_values(self.fill, b.c, b.dtype)
             return back(launch.launch(self.kernel, b, params, layout=self.layout, backend=be,
-                                      args=(np.int32(self.fill.mode), be.to_device(values)),
-                                      out=out, **launch_options))
+                                      args=(np.int32(self.fill.mode), values), out=out,
+                                      workspace=launch.workspace_on(workspace, be), **launch_options))
         return back(self._apply_numpy(b, params, out, workspace))
 
     def _apply_numpy(self, b, params, out=None, workspace=None):

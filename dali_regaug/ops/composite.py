@@ -65,8 +65,8 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
         itself, never ``b``).
     backend : {None, "numpy", "emulator"} or a launch backend
     workspace : callable, optional
-        NumPy path: ``workspace(nbytes)`` returns a reused uint8 buffer to write the output
-        into when ``out`` is not given (the DALI bodies' buffer).
+        ``workspace(nbytes, backend)`` returns a reused uint8 buffer on the images' device
+        to write the output into when ``out`` is not given (the DALI bodies' buffer).
     **launch_options
         ``block``, ``max_grid_x``, ``index`` for :func:`dali_regaug.launch.launch`.
     """
@@ -74,18 +74,18 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
     a, back = batch_mod.from_torch(a)
     b, out = batch_mod.from_torch(b)[0], batch_mod.from_torch(out, written=True)[0]
     be = launch.backend_for(a, backend)
-    ba = batch_mod.describe(a, layout, "a")
-    arrays_b = batch_mod.describe(b, layout, "b").arrays
-    if [x.shape for x in ba.arrays] != [x.shape for x in arrays_b] or \
-            [x.dtype for x in ba.arrays] != [x.dtype for x in arrays_b]:
+    ba, bb = batch_mod.describe(a, layout, "a"), batch_mod.describe(b, layout, "b")
+    arrays_b = bb.arrays
+    if batch_mod.shapes(ba.arrays) != batch_mod.shapes(arrays_b) or ba.dtype != bb.dtype:
         raise ValueError("a and b must hold samples of the same shapes and dtype")
     if out is not None and batch_mod.overlaps(out, arrays_b):
         raise ValueError("out overlaps b: each output pixel would overwrite a partner's "
                          "pixel another sample still reads; pass a separate buffer")
     if be is not None:
         return back(launch.launch("composite", ba, p, layout=layout, backend=be,
-                                  images2=arrays_b, out=out, **launch_options))
-    if not ba.arrays:
+                                  images2=arrays_b, out=out,
+                                  workspace=launch.workspace_on(workspace, be), **launch_options))
+    if not len(ba.arrays):
         return back(a)
     groups = batch_mod.shape_groups(ba.arrays)
     targets = [batch_mod.check_out(out, ba.arrays)] if out is not None else \

@@ -49,14 +49,26 @@ VIEWS = (Port("sample_ids", "CPU int64 id per sample (the pipeline's sample_id):
 
 
 class View(NamedTuple):
-    """Each sample's map in its view (a list), and whether it has one."""
+    """Each sample's map over its view (a list, or one array; any resolution, the bank gives
+    the scoring grid's), whether it has one, and each view's height and width (``None``: the maps'
+    own shapes, maps at pixel resolution)."""
 
     maps: list
     present: np.ndarray
-    backend: object = None  # of the operator, for region scores
+    hw: np.ndarray | None = None
 
     def rows(self, idx) -> View:
-        return View([self.maps[i] for i in idx], self.present[idx], self.backend)
+        maps = self.maps[idx] if isinstance(self.maps, np.ndarray) else \
+            [self.maps[i] for i in idx]
+        return View(maps, self.present[idx], None if self.hw is None else self.hw[idx])
+
+    def sizes(self) -> np.ndarray:
+        """``(B, 2)`` view heights and widths."""
+        if self.hw is not None:
+            return np.asarray(self.hw).reshape(-1, 2)
+        if isinstance(self.maps, np.ndarray):
+            return np.broadcast_to(self.maps.shape[1:], (len(self.maps), 2))
+        return np.array([np.shape(m) for m in self.maps]).reshape(-1, 2)
 
 
 class Uniform:
@@ -95,13 +107,16 @@ class _Guided(Uniform):
         crops, flips = (_per_sample(inputs[k], k, n, size) for k, size in (("crops", 4),
                                                                            ("flips", 1)))
         flips = flips.reshape(n)
-        for idx in by_shape(hw):
+        groups = by_shape(hw)
+        for idx in groups:
             view, has = self.bank.read(sample_ids[idx], crops[idx], flips[idx],
-                                       tuple(hw[idx[0]]))
+                                       tuple(hw[idx[0]]), grid=True)
             present[idx] = has
-            for j, i in enumerate(idx):
+            if len(groups) == 1:
+                maps = view  # one array, not a list of samples
+            for j, i in enumerate(idx if len(groups) > 1 else ()):
                 maps[i] = view[j]
-        return View(maps, present)
+        return View(maps, present, np.asarray(hw).reshape(n, 2))
 
 
 class Quantile(_Guided):
@@ -121,12 +136,12 @@ class Quantile(_Guided):
         shape = cy[g].shape
         region_hw = np.asarray(region_hw).reshape(-1, 2)[g]
 
-        def allowed(q, idx):
-            s = regions.scores(q, region_hw[idx], backend=view.backend)
-            return regions.eligible(s, self.tau, above=self.above)
+        def allowed(q, idx, h, w):
+            s = regions.scores(q, region_hw[idx], h, w)
+            return regions.eligible(s, regions.areas(h, w), self.tau, above=self.above)
 
-        new = _pick([view.maps[i] for i in g],
-                    guide_uniforms(keys, guided, int(np.prod(shape[1:], dtype=int))), allowed)
+        new = _pick(view.rows(g), guide_uniforms(keys, guided,
+                                                 int(np.prod(shape[1:], dtype=int))), allowed)
         cy[g], cx[g] = (c.reshape(shape) for c in new)
         return cy, cx
 
@@ -155,7 +170,7 @@ class NearPeak(_Guided):
             return y0, x0
         g = np.flatnonzero(guided)
         u = guide_uniforms(keys, guided, eh[0].size, offset=done * eh.shape[1])
-        cy, cx = _pick([view.maps[i] for i in g], u, lambda q, idx: q >= np.ceil(
+        cy, cx = _pick(view.rows(g), u, lambda q, idx, h, w: q >= np.ceil(
             self.threshold * q.max((1, 2), keepdims=True)))
         y0[g] = cy.reshape(eh[g].shape) - eh[g] // 2
         x0[g] = cx.reshape(ew[g].shape) - ew[g] // 2
@@ -165,6 +180,12 @@ class NearPeak(_Guided):
 def _per_sample(batch, name, n, size):
     """``(n, size)`` float64 from a DALI batch of ``size`` numbers per sample; a sample
     with another count is named."""
+    try:  # one conversion for a regular batch (the common case)
+        flat = np.asarray(batch, np.float64)
+        if flat.size == n * size and len(flat) == n:
+            return flat.reshape(n, size)
+    except ValueError:
+        pass  # ragged: name the sample below
     for i, v in enumerate(batch):
         if np.size(v) != size:
             raise ValueError(f"{name}: sample {i} has {np.size(v)} values; expected {size} "
@@ -180,23 +201,32 @@ def _guided(view, mask):
     return guided if guided.any() else None
 
 
-def _pick(maps, u, allowed):
-    """Per shape group: quantize the maps, ``allowed(q, idx)`` marks the candidates, and
-    :func:`regions.pick` draws among them; ``(cy, cx)``, each ``(B, m)``."""
-    u = np.asarray(u).reshape(len(maps), -1)
+def _pick(view, u, allowed):
+    """Per group of one view size and map shape: the maps on the scoring grid, quantized;
+    ``allowed(q, idx, h, w)`` marks the cells, and :func:`regions.pick` draws a pixel among
+    theirs; ``(cy, cx)``, each ``(B, m)``."""
+    u = np.asarray(u).reshape(len(view.maps), -1)
     cy, cx = np.zeros(u.shape, np.int64), np.zeros(u.shape, np.int64)
-    for idx in by_shape([m.shape for m in maps]):
-        q = regions.quantize(np.stack([maps[i] for i in idx]))
-        cy[idx], cx[idx] = np.divmod(regions.pick(allowed(q, idx), u[idx]), q.shape[2])
+    hw = view.sizes()
+    stacked = isinstance(view.maps, np.ndarray)
+    shapes = np.broadcast_to(view.maps.shape[1:], (len(hw), 2)) if stacked else \
+        np.array([np.shape(m) for m in view.maps]).reshape(-1, 2)
+    for idx in by_shape(np.concatenate([hw, shapes], 1)):
+        h, w = (int(v) for v in hw[idx[0]])
+        maps = view.maps[idx] if stacked else np.stack([view.maps[i] for i in idx])
+        q = regions.quantize(regions.to_grid(maps, h, w))
+        cy[idx], cx[idx] = regions.pick(allowed(q, idx, h, w), h, w, u[idx])
     return cy, cx
 
 
 def by_shape(hw) -> list:
-    """Index arrays of the samples of each distinct ``(h, w)`` (one for a fixed-size
-    training batch)."""
+    """Index arrays of the samples of each distinct ``(h, w)`` (or other row of sizes; one
+    group for a fixed-size training batch)."""
     hw = np.asarray(hw).reshape(len(hw), -1)
     if not len(hw):
         return []
+    if (hw == hw[:1]).all():
+        return [np.arange(len(hw))]
     _, inverse = np.unique(hw, axis=0, return_inverse=True)
     return [np.flatnonzero(inverse.reshape(-1) == g) for g in range(inverse.max() + 1)]
 

@@ -29,6 +29,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from dali_regaug import validate
+from dali_regaug.ops import regions
 from dali_regaug.saliency import warp
 
 _MAGIC = 0x5341_4C42  # "SALB"
@@ -144,8 +145,18 @@ class SaliencyBank:
             self.maps[ids] = old + np.clip(rate * covered, 0, 1) * (value - old)
             self.version[ids] += 1
 
-    def read(self, sample_ids, crops, flips, view_hw):
+    def read(self, sample_ids, crops, flips, view_hw, *, grid=False):
         """Each sample's map warped into its view.
+
+        Parameters
+        ----------
+        sample_ids, crops, flips
+            As for :meth:`update`.
+        view_hw : (int, int)
+            The views' height and width in pixels.
+        grid : bool
+            At the resolution the guided samplers score at (the cells of
+            :func:`dali_regaug.ops.regions.edges`) instead of per pixel.
 
         Returns
         -------
@@ -158,7 +169,8 @@ class SaliencyBank:
         crops, flips = _views(crops, flips, len(ids))
         with self._locked():
             stored, version = self.maps[ids].astype(np.float64), self.version[ids].copy()
-        rows, cols = warp.matrices(crops, flips, view_hw, self.size)
+        edges = tuple(regions.edges(n) for n in view_hw) if grid else None
+        rows, cols = warp.matrices(crops, flips, view_hw, self.size, edges)
         return warp.to_view(np, rows, cols, stored).astype(np.float32), version > 0
 
     def state_dict(self) -> dict:

@@ -14,7 +14,6 @@ import contextlib
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dali_regaug.ops.placement import View
 
@@ -29,7 +28,8 @@ def apply(op, x, maps, *, augmented=None, sample_ids=None):
     x : Tensor
         ``(B, C, H, W)`` float16 or float32 (or uint8), CPU or CUDA.
     maps : Tensor
-        ``(B, h, w)`` saliency of ``x`` (a producer's output); resampled to ``H x W``.
+        ``(B, h, w)`` saliency of ``x`` (a producer's output, any resolution over the
+        image); the sampler averages it over its scoring grid, on the host.
     augmented : Tensor, optional
         ``A(x)`` for ``keep_paste``, like ``x``.
     sample_ids : Tensor, optional
@@ -44,8 +44,9 @@ def apply(op, x, maps, *, augmented=None, sample_ids=None):
         raise ValueError(f"x must be a (B, C, H, W) batch and op built with layout='CHW', "
                          f"got x of shape {tuple(x.shape)} and layout={op.layout!r}")
     h, w = x.shape[2:]
-    view = F.interpolate(maps.detach().float()[:, None], size=(h, w), mode="bilinear",
-                         align_corners=False)[:, 0].cpu().numpy()
+    # the sampler resamples the maps to its grid on the host: the regions drawn do not
+    # depend on the device's arithmetic
+    view = maps.detach().cpu().float().numpy()
     ids = None if sample_ids is None else sample_ids.detach().cpu().numpy().astype(np.int64)
     recs = op.draw(np.tile([h, w], (len(x), 1)), ids,
                    view=View(list(view), np.ones(len(x), bool)))
@@ -54,10 +55,19 @@ def apply(op, x, maps, *, augmented=None, sample_ids=None):
         return op.apply(*sources, recs), recs
 
 
+@contextlib.contextmanager
 def _stream_of(x):
-    """CuPy on torch's current stream for CUDA tensors (the kernels launch there)."""
+    """CuPy on ``x``'s device and torch's current stream there, for CUDA tensors (the
+    kernels launch there)."""
     if not x.is_cuda:
-        return contextlib.nullcontext()
+        yield
+        return
     import cupy
 
-    return cupy.cuda.ExternalStream(torch.cuda.current_stream(x.device).cuda_stream)
+    stream = torch.cuda.current_stream(x.device)
+    if hasattr(cupy.cuda.Stream, "from_external") and hasattr(stream, "__cuda_stream__"):
+        stream = cupy.cuda.Stream.from_external(stream)  # CuPy >= 14
+    else:
+        stream = cupy.cuda.ExternalStream(stream.cuda_stream)
+    with cupy.cuda.Device(x.device.index), stream:
+        yield
