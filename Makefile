@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 .PHONY: train preview test bench bench-loader bench-detection bench-saliency bench-operators \
-	bench-scaling bench-crowd bench-cpu gpu-test gpu-bench
+	bench-scaling bench-crowd bench-cpu gpu-test gpu-check
 train: $(VENV)/.installed  ## sample dataset (built once), 3 epochs of ResNet-18 with GridMask + CutMix, preview
 	$(VENV)/bin/dali-regaug train --epochs 3 --size 112 --out out/train
 	$(VENV)/bin/dali-regaug preview --out out/preview.png
@@ -50,8 +50,11 @@ bench-crowd: $(VENV)/.installed  ## crowd visibility (1000 boxes, 640^2), random
 
 bench-cpu: bench-operators bench-scaling bench-loader  ## the CPU comparison of benchmarks/README.md
 
-gpu-bench: $(VENV)/.installed  ## on a GPU machine: GPU tests + GPU benchmarks, out/gpu/gpu.json
-	$(PY) -m benchmarks.gpu --out out/gpu
+# The device check needs no install: a GPU machine's own Python with CuPy and torch (DALI
+# optional) runs it from this checkout, in at most three minutes.
+GPU_PY ?= python3
+gpu-check:  ## on a GPU machine: GPU tests, kernels vs copy bandwidth, host time, saliency step; out/gpu/gpu.json
+	$(GPU_PY) -m benchmarks.gpu --out out/gpu
 
 gpu-test: $(VENV)/.installed  ## on a GPU machine: the real kernels against NumPy
 	$(PY) -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py

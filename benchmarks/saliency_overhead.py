@@ -4,6 +4,9 @@ DALI pipeline.
 
     python -m benchmarks.saliency_overhead [--batch 32] [--size 112] [--rounds 5] [--json F]
 
+The multi-node bank's exchange is timed too: the all-gather of one step's updates between
+two gloo processes on this machine (``--no-gather`` skips it).
+
 Steps: ResNet-18 on a synthetic batch already in memory (no loader, so only the step and
 the producer are timed), SGD, the producer's maps written to a :class:`SaliencyBank`; on
 CUDA when present (AMP, channels-last, as ``train``), else CPU (float32). Pipeline: the
@@ -31,6 +34,52 @@ from dali_regaug.train import Precision, SaliencyStep, train_step
 PRODUCERS = ("none", "free", "vanilla", "lowres", "gradcam")
 # Splits free saliency's cost: the input gradient alone, without the maps and the bank.
 PARTS = ("input gradient only",)
+
+
+def _gather_worker(rank, world, port, batch, size, iters, out):
+    import torch.distributed as dist
+
+    from dali_regaug.saliency import shared
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    rs = np.random.default_rng(rank)
+    with SaliencyBank(batch * world, size) as bank:
+        update = bank.prepare(np.arange(rank * batch, (rank + 1) * batch),
+                              rs.random((batch, 56, 56), np.float32),
+                              np.tile([0, 0, 1, 1.0], (batch, 1)), np.zeros(batch))
+        shared.gather(update)  # warm
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            shared.gather(update)
+        if rank == 0:
+            out.put((time.perf_counter() - t0) / iters)
+    dist.destroy_process_group()
+
+
+def gather_cost(batch: int, size: int = 16, world: int = 2, iters: int = 20) -> dict:
+    """The multi-node bank's per-step exchange (:func:`dali_regaug.saliency.shared.gather`)
+    between ``world`` CPU processes over gloo on this machine: ms per step and bytes per
+    sample. Over a network (or NCCL) the bytes are what scales."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    out = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_gather_worker, args=(r, world, port, batch, size, iters, out))
+             for r in range(world)]
+    for p in procs:
+        p.start()
+    seconds = out.get()
+    for p in procs:
+        p.join()
+    return {"ms_per_step": seconds * 1e3, "bytes_per_sample": 8 + 2 * 4 * size * size,
+            "batch_per_rank": batch, "world": world, "backend": "gloo"}
 
 
 class _GradientOnly(SaliencyStep):
@@ -127,6 +176,8 @@ def main(argv=None, prog=None):
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--no-pipeline", action="store_true",
                     help="only the training step, not the CPU DALI pipeline")
+    ap.add_argument("--no-gather", action="store_true",
+                    help="skip the multi-node bank exchange (two gloo processes)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     if args.device == "auto":
@@ -139,6 +190,11 @@ def main(argv=None, prog=None):
     print(f"{'producer':<22}{'ms/step':>10}{'ratio':>8}")
     for name, row in steps.items():
         print(f"{name:<22}{row['seconds'] * 1e3:>10.1f}{row['ratio']:>8.3f}")
+    gather = None if args.no_gather else gather_cost(args.batch)
+    if gather is not None:
+        print(f"\nmulti-node bank exchange, {gather['world']} gloo processes, batch "
+              f"{args.batch} per rank: {gather['ms_per_step']:.2f} ms per step, "
+              f"{gather['bytes_per_sample']} bytes per sample")
     pipeline = None if args.no_pipeline else pipeline_rates(args)
     if pipeline is None:
         print("\npipeline: skipped" + ("" if args.no_pipeline else " (DALI is not installed)"))
@@ -151,7 +207,8 @@ def main(argv=None, prog=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info(device, torch="torch", dali="nvidia.dali"),
-                       "args": vars(args), "steps": steps, "pipeline": pipeline}, f, indent=2)
+                       "args": vars(args), "steps": steps, "gather": gather,
+                       "pipeline": pipeline}, f, indent=2)
     return steps, pipeline
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from dali_regaug import schedule, spec
 from dali_regaug.config import Config  # noqa: F401  (the trainer's settings)
 from dali_regaug.ops import catalog
-from dali_regaug.saliency import producers
+from dali_regaug.saliency import producers, shared
 from dali_regaug.torch import Loader, mixed_cross_entropy
 
 LOG_EVERY = 20  # steps between reads of the running loss (each read waits for the device)
@@ -96,8 +96,8 @@ def fit(cfg: Config) -> list[dict]:
         if ck["scaler"]:  # empty when the checkpoint's run did not scale its loss
             scaler.load_state_dict(ck["scaler"])
         train.load_state_dict(ck["loader"])
-        if bank is not None and ck.get("saliency") and main:
-            bank.load_state_dict(ck["saliency"])  # one bank for all ranks of the node
+        if bank is not None and ck.get("saliency") and shared.local_rank() == 0:
+            bank.load_state_dict(ck["saliency"])  # one bank for all ranks of a node
         if bank is not None and distributed:
             torch.distributed.barrier()
         start = train.epoch
@@ -194,7 +194,8 @@ def setup_distributed(dev: str):
 
 def _bank(cfg, augment, n, distributed=False):
     """The saliency bank of a run, or None; checks that producer and operators go together.
-    Under DDP the ranks share rank 0's bank (one node: its shared memory)."""
+    Under DDP each node has one bank in its shared memory, and every rank's updates reach
+    every node's bank (:mod:`dali_regaug.saliency.shared`)."""
     guided = [c.name for c in spec.parse(augment) if c.operator.guided]
     if guided and not cfg.saliency:
         raise ValueError(f"augment uses {', '.join(guided)}, which reads saliency maps: "
@@ -209,15 +210,7 @@ def _bank(cfg, augment, n, distributed=False):
 
     if not distributed:
         return SaliencyBank(n, cfg.saliency_size)
-    world = torch.distributed.get_world_size()
-    if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
-        raise ValueError("--saliency shares one bank through the node's shared memory; "
-                         "runs over several nodes are not supported")
-    rank0 = torch.distributed.get_rank() == 0
-    bank = SaliencyBank(n, cfg.saliency_size) if rank0 else None
-    name = [bank.name if rank0 else None]
-    torch.distributed.broadcast_object_list(name, src=0)
-    return bank if rank0 else SaliencyBank.attach(name[0])
+    return shared.node_bank(n, cfg.saliency_size)
 
 
 class SaliencyStep:
@@ -246,7 +239,7 @@ class SaliencyStep:
         if visible is not None:  # at the maps' resolution: cells mostly of the own image
             visible = F.adaptive_avg_pool2d(visible[:, None].float().to(maps.device),
                                             maps.shape[-2:])[:, 0] >= 0.5
-        self.bank.update(info["sample_id"], maps, info["crop"], info["flip"], visible)
+        shared.update(self.bank, info["sample_id"], maps, info["crop"], info["flip"], visible)
 
 
 def _train_epoch(net, loader, opt, sched, scaler, cfg, prec, main, producer=None):

@@ -46,11 +46,17 @@ def layout(value) -> str:
 def image_shapes(shapes, layout: str, name: str = "images"):
     """``(N, 2)`` int64 heights and widths from per-sample shapes in ``layout``; a sample
     that is not 3-D, or has no pixel or no channel, is named."""
-    rows = [np.ravel(s) for s in shapes]
-    if not rows:
+    try:  # one conversion when every sample is 3-D (the common case)
+        flat = np.array(shapes, np.int64)
+        three = flat.ndim == 2 and flat.shape[1] == 3
+    except (ValueError, TypeError):
+        three = False
+    if three or not len(shapes):
+        rows = flat if three else []
+    else:
+        rows = [np.ravel(s) for s in shapes]
+    if not len(rows):
         return np.zeros((0, 2), np.int64)
-    three = {len(r) for r in rows} == {3}
-    flat = np.array(rows, np.int64) if three else None
     bad = np.flatnonzero((flat < 1).any(1)) if three else \
         [i for i, r in enumerate(rows) if len(r) != 3]
     if len(bad):

@@ -25,6 +25,7 @@ import mmap
 import os
 import threading
 from multiprocessing import shared_memory
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,20 @@ from dali_regaug.saliency import warp
 
 _MAGIC = 0x5341_4C42  # "SALB"
 _HEADER = 64  # bytes: magic, n, size as int64, then padding
+
+
+class Update(NamedTuple):
+    """Maps resampled onto the bank's grid, ready to blend: per sample its id, the area
+    average over each cell of what the view saw (``value``) and the fraction of each cell
+    it saw (``covered``), both ``(k, S, S)`` float32."""
+
+    ids: np.ndarray
+    value: np.ndarray
+    covered: np.ndarray
+
+    @classmethod
+    def concatenate(cls, updates) -> Update:
+        return cls(*(np.concatenate(part) for part in zip(*updates)))
 
 
 class SaliencyBank:
@@ -103,7 +118,8 @@ class SaliencyBank:
         return float((self.version > 0).mean())
 
     def update(self, sample_ids, maps, crops, flips, visible=None):
-        """Blend maps computed on training views into the bank.
+        """Blend maps computed on training views into the bank: :meth:`apply` of
+        :meth:`prepare`.
 
         Parameters
         ----------
@@ -123,6 +139,11 @@ class SaliencyBank:
         step with an overflowing loss scale gives such gradients). An id repeated in the
         batch is updated once, with its first map.
         """
+        self.apply(self.prepare(sample_ids, maps, crops, flips, visible))
+
+    def prepare(self, sample_ids, maps, crops, flips, visible=None) -> Update:
+        """The update of :meth:`update` on the bank's grid, without touching the bank: what
+        the ranks of a multi-node run exchange (:mod:`dali_regaug.saliency.shared`)."""
         ids, maps = self._ids(sample_ids), _float_maps(maps)
         if len(maps) != len(ids):
             raise ValueError(f"maps has {len(maps)} maps for {len(ids)} sample_ids")
@@ -132,12 +153,17 @@ class SaliencyBank:
         crops, flips = _views(crops, flips, len(ids))
         finite = (np.abs(maps) <= np.finfo(np.float16).max).all((1, 2))  # False for NaN
         self.skipped += int((~finite).sum())
-        ids, first = np.unique(ids, return_index=True)
-        keep = finite[first]
-        ids, first = ids[keep], first[keep]
-        rows, cols = warp.matrices(crops[first], flips[first], maps.shape[1:], self.size)
-        value, covered = warp.to_bank(np, rows, cols, maps[first].astype(np.float64),
-                                      vis[first].astype(np.float64))
+        rows, cols = warp.matrices(crops[finite], flips[finite], maps.shape[1:], self.size)
+        value, covered = warp.to_bank(np, rows, cols, maps[finite].astype(np.float64),
+                                      vis[finite].astype(np.float64))
+        return Update(ids[finite], value.astype(np.float32), covered.astype(np.float32))
+
+    def apply(self, update: Update):
+        """Blend a prepared update (or several, concatenated) into the bank; an id given more
+        than once takes its first map."""
+        ids, first = np.unique(update.ids, return_index=True)
+        value = update.value[first].astype(np.float64)
+        covered = update.covered[first].astype(np.float64)
         with self._locked():
             old = self.maps[ids].astype(np.float64)
             fresh = (self.version[ids] == 0)[:, None, None]
