@@ -1,5 +1,6 @@
 """Host time that would hide the GPU: the guided samplers per batch, and one ``apply`` with
-the kernel launch stubbed out (CPU) or real (CUDA, without a sync).
+the kernel launch stubbed out (CPU) or real (CUDA, without a sync; then also the kernel
+alone, replayed with its arguments, timed by CUDA events).
 
     python -m benchmarks.host_overhead [--device cpu|cuda] [--batch 256] [--size 224]
 
@@ -34,6 +35,25 @@ class StubbedLaunch(launch.EmulatorBackend):
 
     def kernel(self, op, name):
         return lambda grid, block, args: None
+
+
+def replaying():
+    """CuPy's backend, keeping the last kernel launched and its arguments so that the
+    kernel alone can be timed again (its buffers stay in CuPy's pool, which nothing else
+    allocates from while it replays)."""
+
+    class Replay(launch.CupyBackend):
+        last = None
+
+        def kernel(self, op, name):
+            fn = super().kernel(op, name)
+
+            def run(grid, block, args):
+                Replay.last = (fn, grid, block, args)
+                fn(grid, block, args)
+            return run
+
+    return Replay()
 
 
 def best(fn, rounds: int, iters: int) -> float:
@@ -72,7 +92,7 @@ def applies(batch: int, size: int, device: str, rounds: int, iters: int) -> dict
     if device == "cuda":
         import cupy
 
-        xp, backend = cupy, None
+        xp, backend = cupy, replaying()
         x = cupy.random.standard_normal((batch, 3, size, size), dtype=cupy.float32)
     else:
         xp, backend = np, StubbedLaunch()
@@ -90,15 +110,18 @@ def applies(batch: int, size: int, device: str, rounds: int, iters: int) -> dict
             (lambda: op.apply(samples, p, backend=backend))
         stacked(), listed()  # warm (compiles on a GPU)
         row = {"stacked_ms": best(stacked, rounds, iters), "list_ms": best(listed, rounds, iters)}
-        if device == "cuda":  # host time without a sync above; the device's time here
+        if device == "cuda":  # host time without a sync above; the kernel alone here
+            kept = stacked()  # the output stays alive while its kernel replays
+            fn, grid, block, kernel_args = backend.last
             xp.cuda.Device().synchronize()
             start, end = xp.cuda.Event(), xp.cuda.Event()
             start.record()
             for _ in range(iters):
-                stacked()
+                fn(grid, block, kernel_args)
             end.record()
             end.synchronize()
             row["device_ms"] = xp.cuda.get_elapsed_time(start, end) / iters
+            del kept
         out[name] = row
     return out
 

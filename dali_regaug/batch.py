@@ -34,23 +34,41 @@ def describe(images, layout: str, name: str = "images") -> Batch:
     arrays = images if stacked and getattr(images, "ndim", 0) == 4 else list(images)
     if not len(arrays):
         return Batch(arrays, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, None, stacked)
-    one = arrays is images
-    dtypes = [np.dtype(arrays.dtype)] if one else [np.dtype(a.dtype) for a in arrays]
-    dtype = dtypes[0]
+    if arrays is images:  # one array: its facts once
+        return _one(arrays, layout, name)
+    dtypes = [np.dtype(a.dtype) for a in arrays]
+    dtype = _dtype(dtypes[0], name)
+    listed = shapes(arrays)
+    hw = validate.image_shapes(listed, layout, name)
+    if any(d != dtype for d in dtypes):
+        raise TypeError(f"{name} mixes dtypes: {sorted({d.name for d in dtypes})}")
+    ch = np.array([s[2] if layout == "HWC" else s[0] for s in listed])
+    if (ch != ch[0]).any():
+        raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
+    return Batch(arrays, hw[:, 0].copy(), hw[:, 1].copy(), _channels(ch[0], name, layout),
+                 dtype, stacked)
+
+
+def _one(images, layout, name) -> Batch:
+    """The :class:`Batch` of one 4-D array."""
+    dtype = _dtype(np.dtype(images.dtype), name)
+    (h, w), = validate.image_shapes([images.shape[1:]], layout, name)
+    c = images.shape[3] if layout == "HWC" else images.shape[1]
+    n = len(images)
+    return Batch(images, np.full(n, h), np.full(n, w), _channels(c, name, layout), dtype, True)
+
+
+def _dtype(dtype, name):
     if dtype.name not in DTYPES:
         raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
                         f"{', '.join(DTYPES)}")
-    listed = shapes(arrays)
-    hw = validate.image_shapes(listed[:1] if one else listed, layout, name)
-    if any(d != dtype for d in dtypes):
-        raise TypeError(f"{name} mixes dtypes: {sorted({d.name for d in dtypes})}")
-    ch = np.array([s[2] if layout == "HWC" else s[0] for s in (listed[:1] if one else listed)])
-    if (ch != ch[0]).any():
-        raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
-    if ch[0] > 255:
-        raise ValueError(f"{name} has {ch[0]} channels ({layout}): at most 255 are supported")
-    hw = np.broadcast_to(hw, (len(arrays), 2)) if one else hw
-    return Batch(arrays, hw[:, 0].copy(), hw[:, 1].copy(), int(ch[0]), dtype, stacked)
+    return dtype
+
+
+def _channels(c, name, layout) -> int:
+    if c > 255:
+        raise ValueError(f"{name} has {c} channels ({layout}): at most 255 are supported")
+    return int(c)
 
 
 def shapes(arrays) -> list:

@@ -41,8 +41,8 @@ class NumpyHost:
         return np.ascontiguousarray(host)
 
     @staticmethod
-    def empty(nbytes: int) -> np.ndarray:
-        return np.empty(nbytes, np.uint8)
+    def empty(shape, dtype=np.uint8) -> np.ndarray:
+        return np.empty(shape, dtype)
 
     @staticmethod
     def upload(dev, host: np.ndarray):
@@ -86,8 +86,8 @@ class CupyBackend:
     def to_device(self, host: np.ndarray):
         return self.xp.asarray(host)
 
-    def empty(self, nbytes: int):
-        return self.xp.empty(nbytes, np.uint8)
+    def empty(self, shape, dtype=np.uint8):
+        return self.xp.empty(shape, dtype)
 
     @staticmethod
     def upload(dev, host: np.ndarray):
@@ -189,8 +189,8 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     layout : {"HWC", "CHW"}
     backend : CupyBackend or EmulatorBackend
     args : tuple
-        Kernel arguments after ``(table, channels)``: NumPy scalars, device arrays, or host
-        NumPy arrays (copied with the table).
+        Kernel arguments after ``(table, channels)``: NumPy scalars, or host NumPy arrays
+        (copied with the table; the kernel gets their device address).
     images2 : list of arrays or array, optional
         Second source (the composite's ``b``), same shapes as ``images``.
     out : array, optional
@@ -217,7 +217,6 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     if not n:
         return images if b.stacked else []
     with backend.device_of(b.arrays):
-        xp = backend.xp
         out_dtype = b.dtype if out_dtype is None else np.dtype(out_dtype)
         shapes = batch_mod.shapes(b.arrays)
         same = b.stacked or all(s == shapes[0] for s in shapes)
@@ -229,9 +228,12 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         if out is not None:
             out_all = batch_mod.check_out(out, b.arrays)
         else:
-            total = int(size.sum()) * (n if same else 1) * out_dtype.itemsize
-            flat = workspace(total) if workspace is not None else backend.empty(total)
-            out_all = flat[:total].view(out_dtype)
+            total = int(size.sum()) * (n if same else 1)
+            if workspace is not None:
+                out_all = workspace(total * out_dtype.itemsize)[:total * out_dtype.itemsize] \
+                    .view(out_dtype)
+            else:
+                out_all = backend.empty(total, out_dtype)
             if same:
                 out_all = out_all.reshape(n, *shapes[0])
         starts = np.arange(n, dtype=np.uint64) * np.uint64(size[0]) if same else \
@@ -243,12 +245,11 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         index = index or index_type(int((hw * b.c).max()), grid_x * block)
         kernel = backend.kernel(op, kernel_name(op, b.dtype.name, layout, index))
         dev, dev_args = _upload(table, params, args, backend)
-        row = TABLE_DTYPE.itemsize
+        base, row = backend.pointer(dev), TABLE_DTYPE.itemsize
         for first in range(0, n, max_grid_y):
-            count = min(max_grid_y, n - first)
-            kernel((grid_x, count, 1), (block, 1, 1),
-                   (dev[first * row:(first + count) * row], np.int32(b.c), *dev_args))
-        del keep, dev, dev_args  # stream-ordered release on CuPy's pool
+            kernel((grid_x, min(max_grid_y, n - first), 1), (block, 1, 1),
+                   (np.uint64(base + first * row), np.int32(b.c), *dev_args))
+        del keep, dev  # stream-ordered release on CuPy's pool
         if images2 is not None:
             del keep2
     if b.stacked and (same or out is not None):
@@ -263,38 +264,40 @@ def _addresses(arrays, backend):
     """``(n,)`` device address of each sample, and the contiguous arrays behind them."""
     xp = backend.xp
     if hasattr(arrays, "ndim"):  # one stacked array
-        a = xp.ascontiguousarray(arrays)
-        step = a[0].nbytes if len(a) else 0
+        a = arrays if arrays.flags.c_contiguous else xp.ascontiguousarray(arrays)
+        step = a.nbytes // len(a)
         return backend.pointer(a) + np.arange(len(a), dtype=np.uint64) * np.uint64(step), a
-    a = [xp.ascontiguousarray(x) for x in arrays]
+    a = [x if x.flags.c_contiguous else xp.ascontiguousarray(x) for x in arrays]
     return np.fromiter((backend.pointer(x) for x in a), np.uint64, len(a)), a
 
 
 def _upload(table, params, args, backend):
     """One host-to-device copy of the table, the host records and the host array
-    arguments; returns the device buffer (the table first) and the kernel arguments."""
-    host_args = [i for i, a in enumerate(args)
-                 if isinstance(a, np.ndarray) and backend.xp is not np]
+    arguments; returns the device buffer (the table first) and the kernel arguments, in
+    which a device address is passed as a 64-bit integer (a pointer's bytes: no device
+    array views to make per call)."""
     records = isinstance(params, np.ndarray) and params.dtype.names
     parts = [table.view(np.uint8)]
     if records:
         parts.append(params.view(np.uint8).reshape(-1))
+    host_args = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
     parts += [np.ascontiguousarray(args[i]).view(np.uint8).reshape(-1) for i in host_args]
-    offsets = np.cumsum([0] + [-(-p.nbytes // ALIGN) * ALIGN for p in parts])
-    dev = backend.empty(int(offsets[-1]))
+    offsets = [0]
+    for p in parts:
+        offsets.append(offsets[-1] + -(-p.nbytes // ALIGN) * ALIGN)
+    dev = backend.empty(offsets[-1])
     base = backend.pointer(dev)
     if records:
-        table["params"] = base + int(offsets[1]) + \
+        table["params"] = base + offsets[1] + \
             np.arange(len(params), dtype=np.uint64) * np.uint64(params.dtype.itemsize)
     else:  # per-sample device bytes, read in place
         table["params"] = np.fromiter((backend.pointer(p) for p in params), np.uint64,
                                       len(params))
-    host = np.empty(int(offsets[-1]), np.uint8)
+    host = np.empty(offsets[-1], np.uint8)
     for part, at in zip(parts, offsets):
         host[at:at + part.nbytes] = part
     backend.upload(dev, host)
     dev_args = list(args)
     for k, i in enumerate(host_args):
-        at = int(offsets[len(parts) - len(host_args) + k])
-        dev_args[i] = dev[at:at + args[i].nbytes].view(args[i].dtype)
+        dev_args[i] = np.uint64(base + offsets[len(parts) - len(host_args) + k])
     return dev, dev_args

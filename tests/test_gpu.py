@@ -25,7 +25,7 @@ def _gpu_available():
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _gpu_available(), reason="no CUDA GPU")]
 
 OPS = [lambda lay: GridMask(d=(6, 20), rotate=45, unit_prob=0.6, fill="region", layout=lay, seed=1),
-       lambda lay: GridMask(d=(6, 20), reverse=True, fill=[0.1, 0.2, 0.3], layout=lay, seed=2),
+       lambda lay: GridMask(d=(6, 20), reverse=True, fill=[10, 20, 30], layout=lay, seed=2),
        lambda lay: RandomErasing(prob=1.0, count=(1, 3), fill="random", layout=lay, seed=3),
        lambda lay: Cutout(size=9, count=2, layout=lay, seed=4)]
 

@@ -36,9 +36,9 @@ class Recorder(launch.EmulatorBackend):
     def device_key(self):
         return self.current
 
-    def empty(self, nbytes):
+    def empty(self, shape, dtype=np.uint8):
         self.log.append(("empty", self.current))
-        return super().empty(nbytes)
+        return super().empty(shape, dtype)
 
     def upload(self, dev, host):
         self.log.append(("upload", self.current))

@@ -161,9 +161,10 @@ class Op:
         if isinstance(recs, np.ndarray) and recs.dtype != self.params_dtype:
             raise TypeError(f"{self.name}: params are records of another operator "
                             f"({recs.dtype.names}); expected this one's {self.params_dtype.names}")
-        if not isinstance(recs, np.ndarray):  # device bytes: their sizes are host metadata
-            size = self.params_dtype.itemsize
-            for i, r in enumerate(recs):
+        size = self.params_dtype.itemsize
+        if not isinstance(recs, np.ndarray) and \
+                {(r.nbytes, r.dtype) for r in recs} - {(size, np.dtype(np.uint8))}:
+            for i, r in enumerate(recs):  # device bytes: their sizes are host metadata
                 if r.nbytes != size or np.dtype(r.dtype) != np.uint8:
                     raise TypeError(f"{self.name}: the record bytes of sample {i} are "
                                     f"{r.nbytes} {np.dtype(r.dtype)}; this operator's records "

@@ -12,13 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def overlap(lo, hi, n_view, n_bank, flip=None, fractions=None):
+def overlap(lo, hi, n_view, n_bank, flip=None, fractions=None, dtype=np.float64):
     """``(B, n_bank, n_view)`` lengths shared by bank cell ``i`` (``[i, i + 1) / n_bank``)
     and view cell ``r`` (``lo + [f_r, f_r+1) (hi - lo)``) along one axis.
 
     ``fractions`` (``(n_view + 1,)``, rising from 0 to 1) are the view cells' edges as
     fractions of the view; equal cells by default. ``flip`` (``(B,)`` bool) mirrors the
-    view along this axis (view cell ``r`` then starts from ``hi``).
+    view along this axis (view cell ``r`` then starts from ``hi``). The edges are placed in
+    float64; the lengths come in ``dtype``.
     """
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     f = np.arange(n_view + 1) / n_view if fractions is None else np.asarray(fractions)
@@ -29,23 +30,25 @@ def overlap(lo, hi, n_view, n_bank, flip=None, fractions=None):
         flip = np.asarray(flip, bool)[:, None]
         start, end = np.where(flip, hi[:, None] - span * f[None, 1:], start), \
             np.where(flip, hi[:, None] - span * f[None, :-1], end)
+    bank, start, end = bank.astype(dtype), start.astype(dtype), end.astype(dtype)
     out = np.minimum(bank[None, 1:, None], end[:, None])
     out -= np.maximum(bank[None, :-1, None], start[:, None])
     return np.maximum(out, 0, out=out)
 
 
-def matrices(crops, flips, view_hw, n_bank, edges=None):
+def matrices(crops, flips, view_hw, n_bank, edges=None, dtype=np.float64):
     """Row and column overlap matrices of each view: ``crops`` ``(B, 4)`` are
     ``(y0, x0, y1, x1)`` fractions of the original image (the ImageNet pipeline's ``crop``
     output), ``flips`` ``(B,)`` the pipeline's horizontal flip flags. ``edges``: the view
-    cells' pixel edges along each side (one cell per pixel by default)."""
+    cells' pixel edges along each side (one cell per pixel by default); ``dtype`` of the
+    matrices."""
     crops = np.asarray(crops, np.float64).reshape(-1, 4)
     h, w = view_hw
     ey, ex = (None, None) if edges is None else edges
     return (overlap(crops[:, 0], crops[:, 2], h if ey is None else len(ey) - 1, n_bank,
-                    fractions=None if ey is None else ey / h),
+                    fractions=None if ey is None else ey / h, dtype=dtype),
             overlap(crops[:, 1], crops[:, 3], w if ex is None else len(ex) - 1, n_bank,
-                    flip=flips, fractions=None if ex is None else ex / w))
+                    flip=flips, fractions=None if ex is None else ex / w, dtype=dtype))
 
 
 def to_bank(xp, rows, cols, maps, visible):
@@ -59,8 +62,8 @@ def to_bank(xp, rows, cols, maps, visible):
 
 def to_view(xp, rows, cols, bank_maps):
     """``(B, h, w)`` view maps: each view pixel is the area average of the bank cells it
-    covers. A pixel's area factors into its row's length times its column's, so the
-    matrices are normalized instead of each pixel."""
+    covers. A pixel's area factors into its row's length times its column's, so the product
+    is divided by those two totals, not by each pixel's area."""
     out = rows.swapaxes(1, 2) @ bank_maps @ cols
     out /= xp.maximum(rows.sum(1), 1e-30)[:, :, None]
     out /= xp.maximum(cols.sum(1), 1e-30)[:, None, :]
