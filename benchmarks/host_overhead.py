@@ -113,6 +113,7 @@ def applies(batch: int, size: int, device: str, rounds: int, iters: int) -> dict
         if device == "cuda":  # host time without a sync above; the kernel alone here
             kept = stacked()  # the output stays alive while its kernel replays
             fn, grid, block, kernel_args = backend.last
+            assert kept.shape == x.shape
             xp.cuda.Device().synchronize()
             start, end = xp.cuda.Event(), xp.cuda.Event()
             start.record()

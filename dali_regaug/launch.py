@@ -7,9 +7,14 @@ pointers (inputs, output, parameter record) and its height and width. Because a 
 offset within the batch is carried by its pointer, indices only need to span one sample:
 the int32 variant is used unless a sample (plus one grid stride) reaches 2**31 elements.
 
-On a GPU everything is enqueued on CuPy's current stream, which inside a DALI
-``python_function`` is DALI's stream; nothing here synchronizes. The table and outputs come
-from CuPy's stream-ordered memory pool, so releasing them after the call is safe.
+On a GPU the whole launch runs with the images' device current, and everything is enqueued
+on CuPy's current stream, which inside a DALI ``python_function`` is DALI's stream; nothing
+here synchronizes. The table, the host records and the host array arguments go to the
+device in one copy, and device addresses reach the kernel as 64-bit integers (a pointer's
+bytes). The table and outputs come from CuPy's memory pool, whose blocks are reused in the
+order of the stream, so releasing them after the call is safe. A batch past CUDA's
+65,535 blocks along y takes one launch per 65,535 samples. The kernels are compiled by
+:mod:`dali_regaug.cubin`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 
 from dali_regaug import batch as batch_mod
 from dali_regaug import records
-from dali_regaug.kernels import COMPILE_OPTIONS, kernel_name, source_path
+from dali_regaug.kernels import kernel_name
 
 TABLE_DTYPE = records.TABLE
 BLOCK = 256

@@ -69,6 +69,21 @@ def test_to_grid_averages_each_cell_and_keeps_grid_maps():
     assert regions.to_grid(g, 224, 224) is g
 
 
+def test_a_bad_value_in_a_coarse_map_stays_in_its_cells():
+    """A NaN or inf (an overflowing AMP step) counts as 0 where it is, as quantize counts
+    it, instead of spreading over the whole map through the averaging."""
+    rs = np.random.default_rng(3)
+    clean = rs.random((1, 7, 7))
+    for bad in (np.nan, np.inf, -np.inf):
+        m = clean.copy()
+        m[0, 3, 3] = bad
+        zeroed = clean.copy()
+        zeroed[0, 3, 3] = 0
+        np.testing.assert_array_equal(regions.to_grid(m, 24, 24),
+                                      regions.to_grid(zeroed, 24, 24))
+        assert regions.quantize(regions.to_grid(m, 24, 24)).max() == 255
+
+
 def test_quantize_keeps_the_order_of_each_map_and_its_maximum_at_255():
     m = np.array([[[0.0, 0.5], [1.0, np.nan]], [[0.0, 0.0], [0.0, 0.0]],
                   [[-1.0, 2.0], [4.0, 1.0]]], np.float32)

@@ -49,11 +49,12 @@ def edges(n: int) -> np.ndarray:
 def to_grid(maps, h: int, w: int) -> np.ndarray:
     """``(B, gh, gw)`` area averages over the grid's cells of ``maps`` ``(B, mh, mw)``,
     each map covering the ``h x w`` view at its own resolution (already the grid's: as
-    is)."""
+    is). Negative, NaN and infinite values count as 0, as in :func:`quantize`: one bad
+    value must not spread over the whole map."""
     ey, ex = edges(h), edges(w)
     if np.shape(maps)[1:] == (len(ey) - 1, len(ex) - 1):
         return maps
-    maps = np.asarray(maps, np.float64)
+    maps = _clean(np.array(maps, np.float64))
     rows, cols = (_share(e / n, m) for e, n, m in ((ey, h, maps.shape[1]),
                                                    (ex, w, maps.shape[2])))
     rows /= rows.sum(1, keepdims=True)
@@ -72,11 +73,16 @@ def _share(fractions, m):
 def quantize(maps) -> np.ndarray:
     """``(B, h, w)`` uint8: each map scaled so that its maximum is 255 (negative values and
     NaN count as 0; an all-zero map stays zero)."""
-    m = np.array(maps, np.float32)
-    m[~((m > 0) & (m < np.inf))] = 0
+    m = _clean(np.array(maps, np.float32))
     top = m.reshape(len(m), -1).max(1, initial=0)[:, None, None]
     m *= LEVELS / np.where(top > 0, top, 1)
     return np.rint(m, out=m).astype(np.uint8)
+
+
+def _clean(m: np.ndarray) -> np.ndarray:
+    """``m`` (a copy) with every value that is not a positive finite number set to 0."""
+    m[~((m > 0) & (m < np.inf))] = 0
+    return m
 
 
 def coverage(e: np.ndarray, size, dtype=np.int64) -> np.ndarray:

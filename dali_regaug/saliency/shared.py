@@ -1,7 +1,8 @@
-"""One bank per node, the same maps on every node: each training step's bank updates are
-all-gathered over the training's process group (NCCL on GPUs, gloo on CPUs), and one
-process per node (its local rank 0) writes all of them into the node's bank, which the
-node's ranks and pipelines share by name.
+"""One bank per node, the same maps on every node: over several nodes, each training step's
+bank updates are all-gathered over the training's process group (NCCL on GPUs, gloo on
+CPUs), and one process per node (its local rank 0) writes all of them into the node's
+bank, which the node's ranks and pipelines share by name. On one node there is nothing to
+exchange: each rank writes its own samples into the shared bank.
 
 An update travels on the bank's grid (:meth:`SaliencyBank.prepare`): per sample an int64
 id and two ``S x S`` float32 grids (the map's area averages and the covered fractions),
@@ -20,8 +21,23 @@ import torch.distributed as dist
 from dali_regaug.saliency.bank import SaliencyBank, Update
 
 
+def one_node() -> bool:
+    """Whether the run is one node (``LOCAL_WORLD_SIZE``, as torchrun sets it, equals the
+    world; without it, one node is assumed)."""
+    world = dist.get_world_size()
+    return int(os.environ.get("LOCAL_WORLD_SIZE", world)) == world
+
+
 def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", 0))
+    """This process's rank on its node: ``LOCAL_RANK`` (torchrun sets it), else its global
+    rank on a one-node run (a launcher such as ``torch.multiprocessing.spawn``)."""
+    if "LOCAL_RANK" in os.environ:
+        return int(os.environ["LOCAL_RANK"])
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0
+    if one_node():
+        return dist.get_rank()
+    raise RuntimeError("a multi-node run needs LOCAL_RANK (torchrun sets it)")
 
 
 def node_bank(n: int, size: int) -> SaliencyBank:
@@ -68,9 +84,11 @@ def gather(update: Update) -> Update:
 
 
 def update(bank: SaliencyBank, sample_ids, maps, crops, flips, visible=None):
-    """:meth:`SaliencyBank.update` for training: with a process group up, every rank's
-    update of this step, written into the node's bank by the node's local rank 0."""
-    if not (dist.is_available() and dist.is_initialized()):
+    """:meth:`SaliencyBank.update` for training: over several nodes, every rank's update of
+    this step, written into each node's bank by the node's local rank 0; on one node, each
+    rank's own update (all ranks share the one bank)."""
+    if not (dist.is_available() and dist.is_initialized()) or one_node():
+        # one node: its ranks share the one bank, each writes its own samples
         return bank.update(sample_ids, maps, crops, flips, visible)
     everyone = gather(bank.prepare(sample_ids, maps, crops, flips, visible))
     if local_rank() == 0:
