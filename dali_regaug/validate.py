@@ -43,6 +43,9 @@ def layout(value) -> str:
     return value.upper()
 
 
+MAX_SIDE = 2**29  # pixels per image side (and channels), at most this minus one
+
+
 def image_shapes(shapes, layout: str, name: str = "images"):
     """``(N, 2)`` int64 heights and widths from per-sample shapes in ``layout``; a sample
     that is not 3-D, or has no pixel or no channel, is named."""
@@ -63,6 +66,11 @@ def image_shapes(shapes, layout: str, name: str = "images"):
         raise ValueError(f"{name}: sample {bad[0]} has shape "
                          f"{tuple(int(d) for d in rows[bad[0]])}; expected 3-D {layout} with "
                          f"at least one pixel and one channel")
+    big = np.flatnonzero((flat >= MAX_SIDE).any(1))
+    if len(big):
+        raise ValueError(f"{name}: sample {big[0]} has shape {tuple(int(d) for d in flat[big[0]])}"
+                         f"; each side must stay below {MAX_SIDE} (the kernels' 32-bit "
+                         f"coordinates)")
     return flat[:, :2] if layout == "HWC" else flat[:, 1:]
 
 

@@ -20,24 +20,27 @@ struct GridMaskParams {
 };
 static_assert(sizeof(GridMaskParams) == 56, "GridMaskParams: see dali_regaug.records.GRID_MASK");
 
-__device__ __forceinline__ i64 floor_div(i64 a, i64 b) {
-  i64 q = a / b;
+// Grid coordinates stay within a few image sides of the origin, so 32-bit integers hold
+// them (sides are below 2**29, dali_regaug.validate.MAX_SIDE): a GPU divides 64-bit
+// integers in software, many times slower.
+__device__ __forceinline__ int floor_div(int a, int b) {
+  int q = a / b;
   return (a % b != 0 && (a < 0)) ? q - 1 : q;  // b > 0
 }
 
 // Whether pixel (x, y) is dropped; *unit receives the code of the unit it falls in.
-__device__ __forceinline__ bool grid_dropped(const GridMaskParams& g, i64 x, i64 y, i64 h, i64 w,
+__device__ __forceinline__ bool grid_dropped(const GridMaskParams& g, int x, int y, int h, int w,
                                              u64* unit) {
-  i64 gx = x, gy = y;
+  int gx = x, gy = y;
   if (g.rotated) {
     float cx = (float)w * 0.5f, cy = (float)h * 0.5f;
     float px = ((float)x + 0.5f) - cx, py = ((float)y + 0.5f) - cy;
-    gx = (i64)floorf((g.cos_t * px + g.sin_t * py) + cx);
-    gy = (i64)floorf((g.cos_t * py - g.sin_t * px) + cy);
+    gx = (int)floorf((g.cos_t * px + g.sin_t * py) + cx);
+    gy = (int)floorf((g.cos_t * py - g.sin_t * px) + cy);
   }
-  i64 ux = floor_div(gx - g.off_x, g.d), uy = floor_div(gy - g.off_y, g.d);
-  i64 lx = gx - g.off_x - ux * g.d, ly = gy - g.off_y - uy * g.d;
-  i64 side = g.d - g.keep;
+  int ux = floor_div(gx - g.off_x, g.d), uy = floor_div(gy - g.off_y, g.d);
+  int lx = gx - g.off_x - ux * g.d, ly = gy - g.off_y - uy * g.d;
+  int side = g.d - g.keep;
   *unit = ((u64)(uy & 0xFFFFFF) << 24) | (u64)(ux & 0xFFFFFF);
   bool in_square = lx < side && ly < side;
   if (in_square && g.unit_threshold < (1u << 24))
@@ -56,7 +59,7 @@ __device__ void grid_mask(const Sample* table, int nc, int fill_mode, const floa
        p += (I)blockDim.x * (I)gridDim.x) {
     I y = p / w, x = p - y * w;
     u64 unit = 0;
-    bool drop = g.apply && grid_dropped(g, x, y, s.height, s.width, &unit);
+    bool drop = g.apply && grid_dropped(g, (int)x, (int)y, (int)s.height, (int)s.width, &unit);
     for (int c = 0; c < nc; ++c) {
       I e = elem_index<HWC, I>(p, c, hw, nc);
       out[e] = drop ? Elem<T>::store(fill_value<T>(fill_mode, fill, g.key, unit, (u64)p, c)) : in[e];

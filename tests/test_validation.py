@@ -102,3 +102,13 @@ def test_mixing_labels_must_be_a_datanode():
 
     with pytest.raises(TypeError, match="labels must be a DataNode"):
         pipe()
+
+
+def test_an_image_side_past_the_kernels_32_bit_coordinates_is_refused_by_name():
+    from dali_regaug import validate
+
+    huge = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), (2, 1, 2**29, 3), (0,) * 4)
+    op = GridMask(d=(4, 8), seed=0)
+    with pytest.raises(ValueError, match=r"images: sample 0 .* below 536870912"):
+        op.apply(huge, op.draw(np.array([[1, 2**29]] * 2)))
+    assert validate.image_shapes([(1, 2**29 - 1, 3)], "HWC").tolist() == [[1, 2**29 - 1]]
