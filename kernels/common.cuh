@@ -122,6 +122,26 @@ __device__ __forceinline__ I elem_index(I p, int c, I hw, int nc) {
   return HWC ? p * (I)nc + (I)c : (I)c * hw + p;
 }
 
+// Channels move CHANNEL_CHUNK at a time, the chunk's loads issued before any of its stores:
+// the output may be the input itself, so the compiler would otherwise wait for each load
+// before the next one (one memory latency per channel instead of one per chunk).
+#define CHANNEL_CHUNK 4
+
+// Pixel p's channels from `in`, or fill(c) for every channel of a dropped pixel.
+template <typename T, bool HWC, typename I, typename Fill>
+__device__ __forceinline__ void copy_or_fill(const T* in, T* out, I p, I hw, int nc, bool drop,
+                                             Fill fill) {
+  for (int c0 = 0; c0 < nc; c0 += CHANNEL_CHUNK) {
+    T v[CHANNEL_CHUNK];
+#pragma unroll
+    for (int k = 0; k < CHANNEL_CHUNK; ++k)
+      if (!drop && c0 + k < nc) v[k] = in[elem_index<HWC, I>(p, c0 + k, hw, nc)];
+#pragma unroll
+    for (int k = 0; k < CHANNEL_CHUNK; ++k)
+      if (c0 + k < nc) out[elem_index<HWC, I>(p, c0 + k, hw, nc)] = drop ? fill(c0 + k) : v[k];
+  }
+}
+
 // Stamps M(T, TN, HWC, LN, I, IN) for each dtype x layout x index variant; the kernel name
 // carries the variant as <op>_<dtype>_<layout>_<index>.
 #define REGAUG_VARIANTS(M)                                                   \

@@ -15,14 +15,23 @@ __device__ void composite(const Sample* table, int nc) {
        p += (I)blockDim.x * (I)gridDim.x) {
     I y = p / w, x = p - y * w;
     float m = last_box(r, y, x) >= 0 ? r->w_in : r->w_out;
-    for (int c = 0; c < nc; ++c) {
-      I e = elem_index<HWC, I>(p, c, hw, nc);
-      if (m == 1.0f) {
-        out[e] = a[e];
-      } else if (m == 0.0f) {
-        out[e] = b[e];
-      } else {
-        out[e] = Elem<T>::store(m * Elem<T>::load(a[e]) + (1.0f - m) * Elem<T>::load(b[e]));
+    // a chunk's loads before its stores (out may be a: see CHANNEL_CHUNK)
+    for (int c0 = 0; c0 < nc; c0 += CHANNEL_CHUNK) {
+      T va[CHANNEL_CHUNK], vb[CHANNEL_CHUNK];
+#pragma unroll
+      for (int k = 0; k < CHANNEL_CHUNK; ++k) {
+        if (c0 + k >= nc) continue;
+        I e = elem_index<HWC, I>(p, c0 + k, hw, nc);
+        if (m != 0.0f) va[k] = a[e];
+        if (m != 1.0f) vb[k] = b[e];
+      }
+#pragma unroll
+      for (int k = 0; k < CHANNEL_CHUNK; ++k) {
+        if (c0 + k >= nc) continue;
+        out[elem_index<HWC, I>(p, c0 + k, hw, nc)] =
+            m == 1.0f ? va[k]
+            : m == 0.0f ? vb[k]
+                        : Elem<T>::store(m * Elem<T>::load(va[k]) + (1.0f - m) * Elem<T>::load(vb[k]));
       }
     }
   }

@@ -14,11 +14,9 @@ __device__ void erase(const Sample* table, int nc, int fill_mode, const float* f
        p += (I)blockDim.x * (I)gridDim.x) {
     I y = p / w, x = p - y * w;
     int hit = last_box(r, y, x);
-    for (int c = 0; c < nc; ++c) {
-      I e = elem_index<HWC, I>(p, c, hw, nc);
-      out[e] = hit >= 0 ? Elem<T>::store(fill_value<T>(fill_mode, fill, key, (u64)hit, (u64)p, c))
-                        : in[e];
-    }
+    copy_or_fill<T, HWC, I>(in, out, p, hw, nc, hit >= 0, [&](int c) {
+      return Elem<T>::store(fill_value<T>(fill_mode, fill, key, (u64)hit, (u64)p, c));
+    });
   }
 }
 

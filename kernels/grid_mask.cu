@@ -60,10 +60,9 @@ __device__ void grid_mask(const Sample* table, int nc, int fill_mode, const floa
     I y = p / w, x = p - y * w;
     u64 unit = 0;
     bool drop = g.apply && grid_dropped(g, (int)x, (int)y, (int)s.height, (int)s.width, &unit);
-    for (int c = 0; c < nc; ++c) {
-      I e = elem_index<HWC, I>(p, c, hw, nc);
-      out[e] = drop ? Elem<T>::store(fill_value<T>(fill_mode, fill, g.key, unit, (u64)p, c)) : in[e];
-    }
+    copy_or_fill<T, HWC, I>(in, out, p, hw, nc, drop, [&](int c) {
+      return Elem<T>::store(fill_value<T>(fill_mode, fill, g.key, unit, (u64)p, c));
+    });
   }
 }
 
