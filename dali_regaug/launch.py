@@ -31,6 +31,12 @@ from dali_regaug.kernels import kernel_name
 TABLE_DTYPE = records.TABLE
 BLOCK = 256
 MAX_GRID_X = 1024
+# Each thread takes about this many pixels: a block pays a few dependent loads (its table row,
+# then its record) before its first pixel, and with one pixel per thread that start costs
+# 20-30% of the time (an H200 at batch 256 of 224x224: 0.170 ms with 196 blocks per sample,
+# 0.122 ms with 25; benchmarks/README.md) ...
+PIXELS_PER_THREAD = 8
+MIN_BLOCKS = 1024  # ... unless the batch would then leave a large GPU's SMs idle
 MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: the samples of one launch
 ALIGN = 16  # of each part of the uploaded buffer
 INT32_LIMIT = 2**31
@@ -161,6 +167,15 @@ def _cupy():
     return CupyBackend()
 
 
+def blocks_per_sample(pixels: int, samples: int, block: int, max_grid_x: int) -> int:
+    """Blocks along x for samples of at most ``pixels`` pixels: about ``PIXELS_PER_THREAD``
+    pixels per thread, but at least ``MIN_BLOCKS`` blocks in all while the samples have
+    pixels for them, and at most ``max_grid_x``."""
+    one_each = -(-pixels // block)  # one pixel per thread
+    wanted = max(-(-pixels // (block * PIXELS_PER_THREAD)), -(-MIN_BLOCKS // samples))
+    return int(max(1, min(max_grid_x, one_each, wanted)))
+
+
 def workspace_on(workspace, backend):
     """``workspace(nbytes, backend)`` bound to a launch backend (None stays None)."""
     return None if workspace is None else functools.partial(workspace, backend=backend)
@@ -246,7 +261,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         table["out"] = backend.pointer(out_all) + starts * np.uint64(out_dtype.itemsize)
         table["height"], table["width"] = b.h, b.w
         hw = b.h * b.w
-        grid_x = int(max(1, min(max_grid_x, -(-int(hw.max()) // block))))
+        grid_x = blocks_per_sample(int(hw.max()), n, block, max_grid_x)
         index = index or index_type(int((hw * b.c).max()), grid_x * block)
         kernel = backend.kernel(op, kernel_name(op, b.dtype.name, layout, index))
         dev, dev_args = _upload(table, params, args, backend)

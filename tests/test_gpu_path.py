@@ -179,3 +179,14 @@ def test_ddp_sets_the_ranks_device_before_the_process_group(monkeypatch):
     calls.clear()
     device, _ = train.setup_distributed("cpu")
     assert calls == [("init_process_group", "gloo")] and str(device) == "cpu"
+
+
+def test_blocks_per_sample_give_each_thread_several_pixels_yet_fill_the_gpu():
+    """A training batch: about 8 pixels per thread (a block's start costs a few dependent
+    loads); one image alone: enough blocks for a large GPU; never past max_grid_x, never a
+    block without a pixel."""
+    assert launch.blocks_per_sample(224 * 224, 256, 256, 1024) == 25
+    assert launch.blocks_per_sample(224 * 224, 1, 256, 1024) == 196  # one pixel per thread
+    assert launch.blocks_per_sample(4000 * 4000, 1, 256, 1024) == 1024
+    assert launch.blocks_per_sample(224 * 224, 256, 256, 4) == 4
+    assert launch.blocks_per_sample(5, 3, 256, 1024) == 1
