@@ -169,3 +169,40 @@ def test_ddp_ranks_on_one_node_share_one_bank(two_colours, tmp_path):
     mp.spawn(_ddp_rank, args=(2, port, two_colours, tmp_path), nprocs=2)
     bank = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["saliency"]
     assert (bank["version"] >= 1).all()
+
+
+def test_the_running_loss_is_read_at_log_intervals_not_every_step(monkeypatch):
+    """Reading a CUDA loss waits for the GPU: the epoch sums losses on their device and
+    reads the sum every LOG_EVERY steps (and at the end) for the progress bar."""
+    from types import SimpleNamespace
+
+    from dali_regaug import train
+
+    reads = []
+
+    class Watched(torch.Tensor):  # counts the host reads of the losses and their sums
+        def __float__(self):
+            reads.append(1)
+            return super().__float__()
+
+        def item(self):
+            reads.append(1)
+            return super().item()
+
+    steps = 2 * train.LOG_EVERY + 7
+    monkeypatch.setattr(train, "train_step",
+                        lambda *a, **k: torch.tensor(0.5).as_subclass(Watched))
+    postfixes = []
+    bar = SimpleNamespace(set_postfix=lambda **kw: postfixes.append(kw), update=lambda: None,
+                          close=lambda: None)
+    monkeypatch.setattr(train, "_bar", lambda *a: bar)
+    batches = [(torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.long))] * steps
+    loader = type("Loader", (), {"epoch": 0, "__len__": lambda self: steps,
+                                 "__iter__": lambda self: iter(batches)})()
+    cfg = SimpleNamespace(progress=True, label_smoothing=0.0)
+    net = SimpleNamespace(train=lambda: None)
+    loss, _, images = train._train_epoch(net, loader, None, SimpleNamespace(step=lambda: None),
+                                         None, cfg, None, True)
+    assert loss == pytest.approx(0.5) and images == 2 * steps
+    assert len(postfixes) == 3 and postfixes[-1]["loss"] == "0.500"  # steps 20, 40 and the last
+    assert len(reads) == 4  # those three and the epoch's mean
