@@ -143,7 +143,8 @@ def main(argv=None, prog=None):
           f"(target <= {SAMPLER_TARGET_MS:g})")
     for name, ms in guided.items():
         print(f"  {name:<14}{ms:8.2f}")
-    print(f"\nhost ms per apply ({'real launch, no sync' if args.device == 'cuda' else 'launch stubbed'}"
+    how = "real launch, no sync" if args.device == "cuda" else "launch stubbed"
+    print(f"\nhost ms per apply ({how}"
           f"; target <= {APPLY_TARGET_MS:g} stacked)")
     print(f"  {'operator':<16}{'stacked':>9}{'list':>9}" +
           (f"{'device':>9}" if args.device == "cuda" else ""))

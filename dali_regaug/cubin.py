@@ -35,7 +35,8 @@ def build(op: str) -> Path:
     from cupy.cuda import compiler
 
     arch = compiler._get_arch()
-    out = cache_dir() / "cubin" / f"{op}-{key(op, arch, compiler._get_nvrtc_version(), cupy.__version__)}"
+    name = key(op, arch, compiler._get_nvrtc_version(), cupy.__version__)
+    out = cache_dir() / "cubin" / f"{op}-{name}"
     for done in (out.with_suffix(".cubin"), out.with_suffix(".ptx")):
         if done.exists():
             return done

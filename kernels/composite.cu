@@ -29,9 +29,10 @@ __device__ void composite(const Sample* table, int nc) {
       for (int k = 0; k < CHANNEL_CHUNK; ++k) {
         if (c0 + k >= nc) continue;
         out[elem_index<HWC, I>(p, c0 + k, hw, nc)] =
-            m == 1.0f ? va[k]
+            m == 1.0f   ? va[k]
             : m == 0.0f ? vb[k]
-                        : Elem<T>::store(m * Elem<T>::load(va[k]) + (1.0f - m) * Elem<T>::load(vb[k]));
+                        : Elem<T>::store(m * Elem<T>::load(va[k]) +
+                                         (1.0f - m) * Elem<T>::load(vb[k]));
       }
     }
   }

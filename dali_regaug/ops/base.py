@@ -271,7 +271,8 @@ class MaskOp(Op):
             values = fill_mod.channel_values(self.fill, b.c, b.dtype)
             return back(launch.launch(self.kernel, b, params, layout=self.layout, backend=be,
                                       args=(np.int32(self.fill.mode), values), out=out,
-                                      workspace=launch.workspace_on(workspace, be), **launch_options))
+                                      workspace=launch.workspace_on(workspace, be),
+                                      **launch_options))
         return back(self._apply_numpy(b, params, out, workspace))
 
     def _apply_numpy(self, b, params, out=None, workspace=None):
