@@ -28,7 +28,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import host_overhead, operators, saliency_overhead
@@ -56,29 +55,6 @@ def gpu_tests(out: Path) -> dict:
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
     return {"exit_code": rc, **counts, "passed": counts["tests"] - counts["failures"] -
             counts["errors"] - counts["skipped"]}
-
-
-def copy_bytes_per_s(device: str, batch: int, size: int, iters: int = 20) -> float:
-    """A device-to-device copy of the batch, bytes read and written per second."""
-    import torch
-
-    x = torch.randn(batch, 3, size, size, device=device)
-    y = torch.empty_like(x)
-    y.copy_(x)
-    if device == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            y.copy_(x)
-        end.record()
-        end.synchronize()
-        seconds = start.elapsed_time(end) / 1e3 / iters
-    else:
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            y.copy_(x)
-        seconds = (time.perf_counter() - t0) / iters
-    return 2 * x.numel() * 4 / seconds
 
 
 def kernels(applied: dict, copy_bw: float, batch: int, size: int) -> dict:
@@ -155,7 +131,8 @@ def main(argv=None, prog=None):
     record["host"] = host_overhead.main(
         ["--device", args.device, "--batch", str(args.batch), "--size", str(args.size),
          "--rounds", str(rounds), "--iters", "4" if args.quick else "20"])
-    copy_bw = copy_bytes_per_s(args.device, args.batch, args.size)
+    copy_bw = operators.copy_bandwidth(
+        torch.randn(args.batch, 3, args.size, args.size, device=args.device), reps=20)
     record["copy_bytes_per_s"] = copy_bw
     record["kernel_bandwidth_fraction"] = kernels(record["host"]["apply_ms"], copy_bw,
                                                   args.batch, args.size)

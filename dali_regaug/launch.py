@@ -48,10 +48,6 @@ class NumpyHost:
     xp = np
 
     @staticmethod
-    def to_device(host: np.ndarray):
-        return np.ascontiguousarray(host)
-
-    @staticmethod
     def empty(shape, dtype=np.uint8) -> np.ndarray:
         return np.empty(shape, dtype)
 
@@ -93,9 +89,6 @@ class CupyBackend:
         import cupy
 
         self.xp = cupy
-
-    def to_device(self, host: np.ndarray):
-        return self.xp.asarray(host)
 
     def empty(self, shape, dtype=np.uint8):
         return self.xp.empty(shape, dtype)
@@ -187,7 +180,7 @@ def index_type(max_elements: int, stride: int) -> str:
 
 
 def launch(op: str, images, params, *, layout: str, backend, args=(), images2=None,
-           out=None, out_dtype=None, workspace=None, block: int = BLOCK,
+           out=None, workspace=None, block: int = BLOCK,
            max_grid_x: int = MAX_GRID_X, max_grid_y: int = MAX_GRID_Y,
            index: str | None = None):
     """Run kernel ``op`` once over the batch and return the outputs.
@@ -216,8 +209,6 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     out : array, optional
         The stacked outputs (see :func:`dali_regaug.batch.check_out`); it may be
         ``images`` itself for kernels that read and write each element at one index.
-    out_dtype : numpy dtype, optional
-        Of the outputs, when it is not the images' (region scores).
     workspace : callable, optional
         ``workspace(nbytes)`` gives a reused uint8 device buffer for the outputs when
         ``out`` is not given (the DALI bodies, whose outputs DALI copies).
@@ -237,11 +228,11 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
     if not n:
         return images if b.stacked else []
     with backend.device_of(b.arrays):
-        out_dtype = b.dtype if out_dtype is None else np.dtype(out_dtype)
         shapes = batch_mod.shapes(b.arrays)
         same = b.stacked or all(s == shapes[0] for s in shapes)
         table = np.zeros(n, TABLE_DTYPE)
         table["in"], keep = _addresses(b.arrays, backend)
+        keep2 = None
         if images2 is not None:
             table["in2"], keep2 = _addresses(images2, backend)
         size = np.asarray([int(np.prod(s)) for s in shapes[:1 if same else n]], np.int64)
@@ -250,15 +241,15 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         else:
             total = int(size.sum()) * (n if same else 1)
             if workspace is not None:
-                out_all = workspace(total * out_dtype.itemsize)[:total * out_dtype.itemsize] \
-                    .view(out_dtype)
+                out_all = workspace(total * b.dtype.itemsize)[:total * b.dtype.itemsize] \
+                    .view(b.dtype)
             else:
-                out_all = backend.empty(total, out_dtype)
+                out_all = backend.empty(total, b.dtype)
             if same:
                 out_all = out_all.reshape(n, *shapes[0])
         starts = np.arange(n, dtype=np.uint64) * np.uint64(size[0]) if same else \
             np.concatenate([[0], np.cumsum(size[:-1])]).astype(np.uint64)
-        table["out"] = backend.pointer(out_all) + starts * np.uint64(out_dtype.itemsize)
+        table["out"] = backend.pointer(out_all) + starts * np.uint64(b.dtype.itemsize)
         table["height"], table["width"] = b.h, b.w
         hw = b.h * b.w
         grid_x = blocks_per_sample(int(hw.max()), n, block, max_grid_x)
@@ -269,9 +260,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         for first in range(0, n, max_grid_y):
             kernel((grid_x, min(max_grid_y, n - first), 1), (block, 1, 1),
                    (np.uint64(base + first * row), np.int32(b.c), *dev_args))
-        del keep, dev  # stream-ordered release on CuPy's pool
-        if images2 is not None:
-            del keep2
+        del keep, keep2, dev  # stream-ordered release on CuPy's pool
     if b.stacked and (same or out is not None):
         return out_all
     if same or out is not None:

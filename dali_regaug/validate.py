@@ -49,28 +49,26 @@ MAX_SIDE = 2**29  # pixels per image side (and channels), at most this minus one
 def image_shapes(shapes, layout: str, name: str = "images"):
     """``(N, 2)`` int64 heights and widths from per-sample shapes in ``layout``; a sample
     that is not 3-D, or has no pixel or no channel, is named."""
+    if not len(shapes):
+        return np.zeros((0, 2), np.int64)
     try:  # one conversion when every sample is 3-D (the common case)
         flat = np.array(shapes, np.int64)
-        three = flat.ndim == 2 and flat.shape[1] == 3
-    except (ValueError, TypeError):
-        three = False
-    if three or not len(shapes):
-        rows = flat if three else []
-    else:
+    except ValueError:  # ragged: some sample is not 3-D
+        flat = None
+    if flat is None or flat.shape != (len(shapes), 3):  # each sample's numbers
         rows = [np.ravel(s) for s in shapes]
-    if not len(rows):
-        return np.zeros((0, 2), np.int64)
-    bad = np.flatnonzero((flat < 1).any(1)) if three else \
-        [i for i, r in enumerate(rows) if len(r) != 3]
+        flat = np.array(rows, np.int64) if all(len(r) == 3 for r in rows) else rows
+    bad = np.flatnonzero((flat < 1).any(1)) if isinstance(flat, np.ndarray) else \
+        [i for i, r in enumerate(flat) if len(r) != 3]
     if len(bad):
         raise ValueError(f"{name}: sample {bad[0]} has shape "
-                         f"{tuple(int(d) for d in rows[bad[0]])}; expected 3-D {layout} with "
+                         f"{tuple(int(d) for d in flat[bad[0]])}; expected 3-D {layout} with "
                          f"at least one pixel and one channel")
     big = np.flatnonzero((flat >= MAX_SIDE).any(1))
     if len(big):
-        raise ValueError(f"{name}: sample {big[0]} has shape {tuple(int(d) for d in flat[big[0]])}"
-                         f"; each side must stay below {MAX_SIDE} (the kernels' 32-bit "
-                         f"coordinates)")
+        raise ValueError(f"{name}: sample {big[0]} has shape "
+                         f"{tuple(int(d) for d in flat[big[0]])}; each side must stay below "
+                         f"{MAX_SIDE} (the kernels' 32-bit coordinates)")
     return flat[:, :2] if layout == "HWC" else flat[:, 1:]
 
 

@@ -64,8 +64,10 @@ class View(NamedTuple):
 
     def sizes(self) -> np.ndarray:
         """``(B, 2)`` view heights and widths."""
-        if self.hw is not None:
-            return np.asarray(self.hw).reshape(-1, 2)
+        return self.map_shapes() if self.hw is None else np.asarray(self.hw).reshape(-1, 2)
+
+    def map_shapes(self) -> np.ndarray:
+        """``(B, 2)`` each map's height and width."""
         if isinstance(self.maps, np.ndarray):
             return np.broadcast_to(self.maps.shape[1:], (len(self.maps), 2))
         return np.array([np.shape(m) for m in self.maps]).reshape(-1, 2)
@@ -114,8 +116,9 @@ class _Guided(Uniform):
             present[idx] = has
             if len(groups) == 1:
                 maps = view  # one array, not a list of samples
-            for j, i in enumerate(idx if len(groups) > 1 else ()):
-                maps[i] = view[j]
+            else:
+                for j, i in enumerate(idx):
+                    maps[i] = view[j]
         return View(maps, present, np.asarray(hw).reshape(n, 2))
 
 
@@ -209,9 +212,7 @@ def _pick(view, u, allowed):
     cy, cx = np.zeros(u.shape, np.int64), np.zeros(u.shape, np.int64)
     hw = view.sizes()
     stacked = isinstance(view.maps, np.ndarray)
-    shapes = np.broadcast_to(view.maps.shape[1:], (len(hw), 2)) if stacked else \
-        np.array([np.shape(m) for m in view.maps]).reshape(-1, 2)
-    for idx in by_shape(np.concatenate([hw, shapes], 1)):
+    for idx in by_shape(np.concatenate([hw, view.map_shapes()], 1)):
         h, w = (int(v) for v in hw[idx[0]])
         maps = view.maps[idx] if stacked else np.stack([view.maps[i] for i in idx])
         q = regions.quantize(regions.to_grid(maps, h, w))

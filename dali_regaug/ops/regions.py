@@ -66,8 +66,17 @@ def _share(fractions, m):
     """``(cells, m)`` length that cell ``i`` (between ``fractions[i]`` and the next) shares
     with each of ``m`` equal map cells."""
     grid = np.arange(m + 1) / m
-    return np.clip(np.minimum(fractions[1:, None], grid[None, 1:]) -
-                   np.maximum(fractions[:-1, None], grid[None, :-1]), 0, None)
+    return interval_overlap(fractions[:-1, None], fractions[1:, None], grid[None, :-1],
+                            grid[None, 1:])
+
+
+def interval_overlap(lo, hi, start, end):
+    """Lengths shared by the intervals ``[lo, hi)`` and ``[start, end)``, broadcast (0 where
+    they do not meet): the one formula behind the scoring grid, the region coverage and the
+    bank's warp."""
+    out = np.minimum(hi, end)
+    out -= np.maximum(lo, start)
+    return np.maximum(out, 0, out=out)
 
 
 def quantize(maps) -> np.ndarray:
@@ -95,9 +104,7 @@ def coverage(e: np.ndarray, size, dtype=np.int64) -> np.ndarray:
     lo = np.clip(centre[None] - size // 2, 0, n).astype(dtype)
     hi = np.clip(centre[None] - size // 2 + size, 0, n).astype(dtype)
     e = e.astype(dtype)
-    out = np.minimum(hi[..., None], e[None, None, 1:])
-    out -= np.maximum(lo[..., None], e[None, None, :-1])
-    return np.maximum(out, 0, out=out)
+    return interval_overlap(lo[..., None], hi[..., None], e[None, None, :-1], e[None, None, 1:])
 
 
 def scores(q, region_hw, h: int, w: int) -> np.ndarray:

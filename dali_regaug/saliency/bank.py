@@ -46,10 +46,6 @@ class Update(NamedTuple):
     value: np.ndarray
     covered: np.ndarray
 
-    @classmethod
-    def concatenate(cls, updates) -> Update:
-        return cls(*(np.concatenate(part) for part in zip(*updates)))
-
 
 class SaliencyBank:
     """Shared saliency maps for ``n`` samples at ``size x size``; :attr:`name` is what

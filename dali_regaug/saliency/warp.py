@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dali_regaug.ops import regions
+
 
 def overlap(lo, hi, n_view, n_bank, flip=None, fractions=None, dtype=np.float64):
     """``(B, n_bank, n_view)`` lengths shared by bank cell ``i`` (``[i, i + 1) / n_bank``)
@@ -31,9 +33,8 @@ def overlap(lo, hi, n_view, n_bank, flip=None, fractions=None, dtype=np.float64)
         start, end = np.where(flip, hi[:, None] - span * f[None, 1:], start), \
             np.where(flip, hi[:, None] - span * f[None, :-1], end)
     bank, start, end = bank.astype(dtype), start.astype(dtype), end.astype(dtype)
-    out = np.minimum(bank[None, 1:, None], end[:, None])
-    out -= np.maximum(bank[None, :-1, None], start[:, None])
-    return np.maximum(out, 0, out=out)
+    return regions.interval_overlap(start[:, None], end[:, None], bank[None, :-1, None],
+                                    bank[None, 1:, None])
 
 
 def matrices(crops, flips, view_hw, n_bank, edges=None, dtype=np.float64):
