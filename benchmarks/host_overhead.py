@@ -87,8 +87,21 @@ def samplers(batch: int, size: int, rounds: int, iters: int) -> dict:
     return out
 
 
-def applies(batch: int, size: int, device: str, rounds: int, iters: int) -> dict:
-    """Host ms per apply, a stacked batch and a list of samples."""
+def _replay_ms(xp, fn, grid, block, args, iters: int) -> float:
+    """Device ms per launch of kernel ``fn`` replayed ``iters`` times (CUDA events)."""
+    xp.cuda.Device().synchronize()
+    start, end = xp.cuda.Event(), xp.cuda.Event()
+    start.record()
+    for _ in range(iters):
+        fn(grid, block, args)
+    end.record()
+    end.synchronize()
+    return xp.cuda.get_elapsed_time(start, end) / iters
+
+
+def applies(batch: int, size: int, device: str, rounds: int, iters: int, sweep=()) -> dict:
+    """Host ms per apply, a stacked batch and a list of samples; on CUDA also the kernel
+    alone, as launched and (``sweep``) with other numbers of blocks per sample."""
     if device == "cuda":
         import cupy
 
@@ -114,14 +127,10 @@ def applies(batch: int, size: int, device: str, rounds: int, iters: int) -> dict
             kept = stacked()  # the output stays alive while its kernel replays
             fn, grid, block, kernel_args = backend.last
             assert kept.shape == x.shape
-            xp.cuda.Device().synchronize()
-            start, end = xp.cuda.Event(), xp.cuda.Event()
-            start.record()
-            for _ in range(iters):
-                fn(grid, block, kernel_args)
-            end.record()
-            end.synchronize()
-            row["device_ms"] = xp.cuda.get_elapsed_time(start, end) / iters
+            row["device_ms"] = _replay_ms(xp, fn, grid, block, kernel_args, iters)
+            row["blocks_per_sample"] = grid[0]
+            row["sweep_ms"] = {gx: _replay_ms(xp, fn, (gx, *grid[1:]), block, kernel_args, iters)
+                               for gx in sweep}
             del kept
         out[name] = row
     return out
@@ -135,10 +144,16 @@ def main(argv=None, prog=None):
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--sweep", type=int, nargs="*", default=[],
+                    help="CUDA: also time each kernel alone with these blocks per sample "
+                         "(e.g. 392 196 98 49 25 13 7)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
+    if args.sweep and args.device != "cuda":
+        ap.error("--sweep times kernels on the GPU: add --device cuda")
     guided = samplers(args.batch, args.size, args.rounds, max(1, args.iters // 4))
-    applied = applies(args.batch, args.size, args.device, args.rounds, args.iters)
+    applied = applies(args.batch, args.size, args.device, args.rounds, args.iters,
+                      args.sweep)
     print(f"\nguided samplers, batch {args.batch} at {args.size}x{args.size}, ms per batch "
           f"(target <= {SAMPLER_TARGET_MS:g})")
     for name, ms in guided.items():
@@ -151,6 +166,12 @@ def main(argv=None, prog=None):
     for name, row in applied.items():
         print(f"  {name:<16}{row['stacked_ms']:9.3f}{row['list_ms']:9.3f}" +
               (f"{row['device_ms']:9.3f}" if "device_ms" in row else ""))
+    if args.sweep:
+        print(f"\nkernel alone, ms per batch, by blocks per sample (as launched: "
+              f"{next(iter(applied.values()))['blocks_per_sample']})")
+        print(f"  {'operator':<16}" + "".join(f"{gx:>8}" for gx in args.sweep))
+        for name, row in applied.items():
+            print(f"  {name:<16}" + "".join(f"{ms:8.3f}" for ms in row["sweep_ms"].values()))
     record = {"machine": info(), "args": vars(args), "sampler_ms": guided, "apply_ms": applied,
               "targets": {"samplers_within": all(v <= SAMPLER_TARGET_MS for v in guided.values()),
                           "apply_within": all(r["stacked_ms"] <= APPLY_TARGET_MS
