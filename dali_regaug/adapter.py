@@ -22,7 +22,7 @@ from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
 from dali_regaug import batch as batch_mod
-from dali_regaug import layouts, registry, rng, validate
+from dali_regaug import cpu_node, dtypes, layouts, registry, rng, validate
 from dali_regaug.declare import COMMON, IMAGE_LEVEL, REQUIRED
 from dali_regaug.ops import polygons as polygon_ops
 
@@ -143,20 +143,29 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
     host.update(per_sample)
     sampled = [p.name for p in decl.outputs if p.source == "sampled"]
     lays = [dali_fn.get_property(x, key="layout", device="cpu") for x in checked.values()]
-    body = _Body(decl, op, list(host), list(checked), sampled, partners is not None)
+    # CPU: the numba kernel in DALI's threads when the graph tells the dtype (and the
+    # kernels are not the emulator's), else inside the fused python_function
+    dtype = dtypes.of(images) if images.device == "cpu" and op.backend is None else None
+    body = _Body(decl, op, list(host), list(checked), sampled, partners is not None, dtype)
     src = [images] + ([partners] if partners is not None else [])
-    if images.device == "cpu":
+    if images.device == "cpu" and dtype is None:
         out, params, *side = dali_fn.python_function(
             *src, *host.values(), *lays, function=body.fused, batch_processing=True,
             num_outputs=2 + len(sampled), output_layouts=[layout] + [""] * (1 + len(sampled)),
             device="cpu")
     else:
+        shapes = [x.shape(dtype=types.INT64) for x in src[:1 if perm is not None else None]]
         params, *side = _listed(dali_fn.python_function(
-            images.shape(dtype=types.INT64), *host.values(), *lays, function=body.sample,
-            batch_processing=True, num_outputs=1 + len(sampled)))
-        out = dali_fn.python_function(*src, params.gpu(), function=body.apply,
-                                      batch_processing=True, device="gpu",
-                                      output_layouts=layout)
+            *shapes, *host.values(), *lays, function=body.sample, batch_processing=True,
+            num_outputs=1 + (dtype is not None) + len(sampled)))
+        if dtype is not None:
+            out = cpu_node.apply(images, partners, params, side.pop(0), dtype=dtype,
+                                 layout=layout, batch=perm is not None)
+        else:
+            out = dali_fn.python_function(*src, params.gpu(), function=body.apply,
+                                          batch_processing=True, device="gpu",
+                                          output_layouts=layout)
+    dtypes.mark(out, dtype)
     outs = {"images": layouts.mark(out, layout), "params": params, **dict(zip(sampled, side))}
     for p in decl.outputs:
         src_node = ports.get(p.of) if p.of else None
@@ -192,9 +201,12 @@ class _Body:
     """The python_function bodies of one operator: batches arrive in the order the nodes
     were given them and are named here, once."""
 
-    def __init__(self, decl, op, host, checked, sampled, has_partners):
+    def __init__(self, decl, op, host, checked, sampled, has_partners, dtype=None):
         self.decl, self.op, self.host, self.checked = decl, op, host, checked
         self.sampled, self.has_partners = sampled, has_partners
+        self.dtype = dtype  # of the images, for the CPU kernel node's settings
+        # the sampler reads the second sources' shapes (not partners taken from the batch)
+        self.second_shapes = has_partners and decl.partners != "batch"
         self.per_sample = [a for a in decl.all_args if a.name in host]  # DataNode arguments
 
     def _named(self, batches):
@@ -216,11 +228,27 @@ class _Body:
         return (out, batch_mod.rows(recs), *[side[n] for n in self.sampled])
 
     def sample(self, shapes, *rest):
-        named = self._named(rest)
+        """The sampler from the images' shapes; before the CPU kernel node, it also checks
+        that each second source has its image's shape (the kernel reads both with the
+        image's) and gives the kernel's settings."""
+        named = self._named(rest[1:] if self.second_shapes else rest)
         named["shapes"] = list(shapes)
         recs, side = self.op.sample_named(named)
-        outs = (batch_mod.rows(recs), *[side[n] for n in self.sampled])
-        return outs if len(outs) > 1 else outs[0]
+        outs = [batch_mod.rows(recs), *[side[n] for n in self.sampled]]
+        if self.dtype is not None:
+            self._same_shapes(shapes, rest[0] if self.second_shapes else
+                              [shapes[i] for i in batch_mod.scalars(named["partners"])]
+                              if self.has_partners else shapes)
+            channels = [int(s[-1] if self.op.layout == "HWC" else s[0]) for s in shapes]
+            outs.insert(1, self.op.settings(channels, self.dtype))
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    def _same_shapes(self, shapes, second):
+        for i, (a, b) in enumerate(zip(shapes, second)):
+            if tuple(a) != tuple(b):
+                raise ValueError(f"{self.decl.name}: sample {i} is {tuple(a.tolist())} but its "
+                                 f"second source (partner) is {tuple(np.asarray(b).tolist())}: "
+                                 f"they must have the same shape")
 
     def apply(self, images, *rest):
         partners, params = (rest[0], rest[1]) if self.has_partners else (None, rest[0])

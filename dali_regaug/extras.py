@@ -13,3 +13,12 @@ def dali() -> None:
         raise ImportError("this part of dali_regaug needs NVIDIA DALI: pip install "
                           "'dali-regaug[cuda12]' or 'dali-regaug[cuda13]' (the CUDA major of "
                           "your driver and torch)") from err
+
+
+def numba() -> None:
+    """Import numba (the CPU kernels), or say which extra brings it."""
+    try:
+        importlib.import_module("numba")
+    except ImportError as err:
+        raise ImportError("the CPU kernels of dali_regaug need numba: pip install "
+                          "'dali-regaug[cpu]' (the CUDA extras bring it too)") from err

@@ -19,13 +19,16 @@ order of the stream, so releasing them after the call is safe. A batch past CUDA
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
+import os
 
 import numpy as np
 
 from dali_regaug import batch as batch_mod
 from dali_regaug import records
+from dali_regaug.kernels import DTYPES as DTYPE_NAMES
 from dali_regaug.kernels import kernel_name
 
 TABLE_DTYPE = records.TABLE
@@ -78,6 +81,46 @@ class EmulatorBackend(NumpyHost):
 
     def kernel(self, op: str, name: str):
         return _emulator_module(op, self.sanitize).get_function(name)
+
+
+class NumbaBackend(NumpyHost):
+    """Runs the kernels' numba twins (``kernels/cpu``) on host arrays, the samples split
+    among ``threads`` threads (the kernels release the GIL)."""
+
+    name = "numba"
+
+    def __init__(self, threads: int | None = None):
+        from dali_regaug.kernels.cpu import run
+
+        self.run = run
+        self.threads = threads or len(os.sched_getaffinity(0))
+
+    def kernel(self, op: str, name: str):
+        from dali_regaug.kernels import OPS
+        from dali_regaug.kernels.cpu import entry
+
+        short, layout = name.rsplit("_", 3)[1:3]
+        like = entry.LIKE[list(DTYPE_NAMES.values()).index(short)]
+        return functools.partial(self._call, OPS.index(op), layout == "hwc", like)
+
+    def _call(self, op, hwc, like, grid, block, args):
+        table, nc = int(args[0]), int(args[1])
+        mode, values = (int(args[2]), int(args[3])) if len(args) > 2 else (0, 0)
+        n = int(grid[1])
+        parts = min(self.threads, n)
+        bounds = [n * k // parts for k in range(parts + 1)]
+        work = [functools.partial(self.run.run_table, op, table, lo, hi, nc, hwc, mode, values,
+                                  like) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        if len(work) == 1:
+            work[0]()
+            return
+        for done in [_pool(self.threads).submit(w) for w in work]:
+            done.result()
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads: int):
+    return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dali_regaug")
 
 
 class CupyBackend:
@@ -138,16 +181,27 @@ def _cupy_function(device: int, op: str, name: str):
 
 def backend_for(images, backend=None):
     """The one place that decides where a call runs: ``backend`` itself when it is a launch
-    backend, the emulator for ``"emulator"``, CuPy for CuPy arrays, else ``None`` (the NumPy
-    path). Backends are made once per process."""
+    backend, the emulator for ``"emulator"``, ``None`` for ``"numpy"`` (the NumPy
+    reference, which the tests check the kernels against), CuPy for CuPy arrays, else the
+    numba kernels. Backends are made once per process."""
     if backend == "emulator":
         return _emulator()
-    if backend is not None and backend != "numpy":
+    if backend == "numpy":
+        return None
+    if backend is not None:
         return backend
     first = images[0] if isinstance(images, (list, tuple)) and len(images) else images
-    if backend is None and type(first).__module__.startswith("cupy"):
+    if type(first).__module__.startswith("cupy"):
         return _cupy()
-    return None
+    return numba_backend()
+
+
+@functools.lru_cache(maxsize=None)
+def numba_backend():
+    from dali_regaug import extras
+
+    extras.numba()
+    return NumbaBackend()
 
 
 @functools.lru_cache(maxsize=None)

@@ -42,17 +42,10 @@ def of(node) -> str | None:
     marked = getattr(source, "_regaug_layouts", {}).get(getattr(node, "index", None))
     if marked is not None:
         return marked
-    spec = getattr(source, "_spec", None)
-    try:
-        spec.InferOutputMetadata()
-        layout = spec.OutputDesc(node.index)[4]
-    except Exception:  # noqa: BLE001 - not an operator DALI can describe here
-        layout = None
+    layout = described(node, LAYOUT)
     if layout is not None and str(layout):
         return str(layout)
-    args = getattr(getattr(source, "_op", None), "_init_args", None) or {}
-    inputs = getattr(source, "_inputs", None) or []
-    name = args.get("_display_name")
+    name, args, inputs = maker(node)
     if name == "transpose" and inputs and not args.get("output_layout"):
         inner = of(inputs[0])
         if args.get("transpose_layout") is False:  # the data moves, the label stays
@@ -62,6 +55,27 @@ def of(node) -> str | None:
     if name in KEEP and inputs:
         return of(inputs[0])
     return None
+
+
+DTYPE, LAYOUT = 3, 4  # fields of DALI's OutputDesc
+
+
+def described(node, field: int):
+    """A field of DALI's own output metadata for ``node`` (None when DALI cannot tell when
+    the pipeline is defined)."""
+    spec = getattr(getattr(node, "source", None), "_spec", None)
+    try:
+        spec.InferOutputMetadata()
+        return spec.OutputDesc(node.index)[field]
+    except Exception:  # noqa: BLE001 - not an operator DALI can describe here
+        return None
+
+
+def maker(node):
+    """``(name, arguments, inputs)`` of the DALI operator that made ``node``."""
+    source = getattr(node, "source", None)
+    args = getattr(getattr(source, "_op", None), "_init_args", None) or {}
+    return args.get("_display_name"), args, getattr(source, "_inputs", None) or []
 
 
 def resolve(node, layout=None, name: str = "images") -> str:

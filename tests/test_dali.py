@@ -7,7 +7,7 @@ import pytest
 from nvidia.dali import fn, pipeline_def, types
 
 import dali_regaug
-from conftest import assert_match
+from conftest import NOISE_ULPS, assert_match
 from dali_regaug import fn as rfn
 from dali_regaug import registry, schedule
 from dali_regaug.pipelines import sample_images, train_pipeline
@@ -30,10 +30,12 @@ def test_pipeline_output_replays_from_its_parameters(name, layout):
     op = pipe.ops[name]
     recs = rfn.decode_params(op, params)
     images = [np.asarray(base.at(i)) for i in range(len(base))]
-    expected = op.apply(images, recs)
+    expected = op.apply(images, recs, backend="numpy")
     actual = [np.asarray(out.at(i)) for i in range(len(out))]
     assert out.layout() == layout
-    assert_match(f"dali_{name}_{layout}", expected, actual, recs)
+    noisy = op.fill.mode != 0  # Box-Muller: the C library's logf/cosf against NumPy's
+    assert_match(f"dali_{name}_{layout}", expected, actual, recs, exact=not noisy,
+                 max_ulps=NOISE_ULPS)
     assert any((e != i).any() for e, i in zip(expected, images))
 
 

@@ -109,8 +109,8 @@ LAYERS = {  # a module may import its own layer and those below it, never above
              "emulator", "nvrtc", "coco", "config", "extras"),
     "backends": ("launch", "cubin"),
     "ops": ("ops",),
-    "adapters": ("adapter", "fn", "spec", "registry", "layouts", "loader", "torch", "saliency",
-                 "pipelines"),
+    "adapters": ("adapter", "cpu_node", "dtypes", "fn", "spec", "registry", "layouts", "loader",
+                 "torch", "saliency", "pipelines"),
     "tools": ("cli", "train", "preview", "sample_data", "sample_coco", "benchmarks"),
 }
 ORDER = list(LAYERS)

@@ -1,5 +1,7 @@
-"""Kernels (run by the CPU emulator) against the NumPy path, over shapes, layouts, dtypes and
-parameters. Integer-coordinate masks agree exactly; noise fills to float tolerance."""
+"""Kernels against the NumPy reference, over shapes, layouts, dtypes and parameters: the CUDA
+kernels run by the CPU emulator, and their numba twins (the CPU path) against the emulator.
+Integer-coordinate masks agree exactly; noise fills to float tolerance against NumPy and
+within NOISE_ULPS between the emulator and numba."""
 
 from unittest import mock
 
@@ -8,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_match, make_images
+from conftest import NOISE_ULPS, assert_match, make_images
 from dali_regaug import fill as fill_mod
 from dali_regaug.ops import composite
 from dali_regaug.ops.erasing import Cutout, RandomErasing
@@ -36,10 +38,12 @@ def check(op, hws, dtype, layout, channels, seed, emulator, options, name):
     rs = np.random.default_rng(seed)
     images = make_images(rs, hws, channels, dtype, layout)
     params = op.draw(np.array(hws))
-    expected = op.apply(images, params)
+    expected = op.apply(images, params, backend="numpy")
     actual = op.apply(images, params, backend=emulator, **options)
     noisy = op.fill.mode != 0 and np.dtype(dtype) != np.uint8
     assert_match(name, expected, actual, params, exact=not noisy, rtol=1e-4, atol=2e-3)
+    assert_match(f"{name}_numba", actual, op.apply(images, params), params, exact=not noisy,
+                 max_ulps=NOISE_ULPS)
 
 
 @SETTINGS
@@ -105,9 +109,10 @@ def test_composite_kernel_matches_numpy(emulator, hws, dtype, layout, seed, weig
     w = np.array(weights[:n], np.float32)
     p = composite.params(boxes, rs.integers(0, 3, n) * boxes_used, w[:, 0], w[:, 1])
     with mock.patch.object(composite, "CACHE_BYTES", cache):
-        expected = composite.apply(a, b, p, layout=layout)
+        expected = composite.apply(a, b, p, layout=layout, backend="numpy")
     actual = composite.apply(a, b, p, layout=layout, backend=emulator, **options)
     assert_match("composite", expected, actual, p)
+    assert_match("composite_numba", actual, composite.apply(a, b, p, layout=layout), p)
 
 
 def test_stacked_batch_round_trips_as_stacked(emulator):
@@ -117,7 +122,7 @@ def test_stacked_batch_round_trips_as_stacked(emulator):
     p = op.draw(np.array([(16, 24)] * 4))
     out = op.apply(images, p, backend=emulator)
     assert isinstance(out, np.ndarray) and out.shape == images.shape
-    np.testing.assert_array_equal(out, op.apply(images, p))
+    np.testing.assert_array_equal(out, op.apply(images, p, backend="numpy"))
 
 
 @pytest.mark.parametrize("fill", ["random", "region"])

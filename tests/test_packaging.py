@@ -27,6 +27,8 @@ def test_single_top_level_namespace(wheel_names):
 def test_kernels_and_pipelines_are_subpackages(wheel_names):
     for f in ("grid_mask.cu", "erase.cu", "composite.cu", "common.cuh", "rectset.cuh", "__init__.py"):
         assert f"dali_regaug/kernels/{f}" in wheel_names
+    for f in ("__init__.py", "common.py", "entry.py", "run.py"):  # the CPU kernels
+        assert f"dali_regaug/kernels/cpu/{f}" in wheel_names
     assert "dali_regaug/pipelines/__init__.py" in wheel_names
     assert "dali_regaug/benchmarks/operators.py" in wheel_names  # dali-regaug bench
     assert "dali_regaug/emulator/cuda_shim.h" in wheel_names
@@ -57,4 +59,8 @@ def test_cuda_stacks_are_extras_one_flavour_each(wheel_names, tmp_path_factory):
                                 ("cuda13", "nvidia-dali-cuda130", "cupy-cuda13x")):
         mine = [r for r in requires if f'extra == "{flavour}"' in r]
         assert any(r.startswith(dali) for r in mine) and any(r.startswith(cupy) for r in mine)
+        # DALI's CPU pipelines run the numba kernels: the flavour brings the CPU extra
+        assert any(r.startswith("dali-regaug[cpu]") for r in mine), mine
+    assert not any("numba" in r for r in core), core
+    assert any(r.startswith("numba") and 'extra == "cpu"' in r for r in requires), requires
     assert "License-Expression: Apache-2.0" in meta

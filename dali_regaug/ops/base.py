@@ -25,8 +25,8 @@ from dali_regaug import batch as batch_mod
 from dali_regaug import fill as fill_mod
 from dali_regaug import declare, launch, rng, schedule, validate
 from dali_regaug.declare import Arg
+from dali_regaug.kernels import DTYPES, OPS
 from dali_regaug.ops import placement as placement_mod
-
 
 def prob_arg(default, meaning="chance to apply it to a sample, or an epoch schedule "
                               "(dali_regaug.schedule.Linear)") -> Arg:
@@ -192,6 +192,20 @@ class Op:
         hw = self.hw_of(named)
         recs = self.draw(hw, self.ids_of(named), named)
         return recs, self.sampled(recs, hw, named)
+
+    def settings(self, channels, dtype) -> list:
+        """Per sample, the float32 settings of the CPU kernel node
+        (:mod:`dali_regaug.kernels.cpu.entry`): the kernel, the fill mode, 1 for HWC, the
+        dtype code, then the fill per channel (checked against ``dtype``)."""
+        dtype = np.dtype(dtype)
+        head = [OPS.index(self.kernel), getattr(self, "fill", fill_mod.Fill(0)).mode,
+                self.layout == "HWC", list(DTYPES).index(dtype.name)]
+        made = {}
+        for c in set(channels):
+            values = fill_mod.channel_values(self.fill, c, dtype) if hasattr(self, "fill") \
+                else ()
+            made[c] = np.concatenate([head, values]).astype(np.float32)
+        return [made[c] for c in channels]
 
     def hw_of(self, named) -> np.ndarray:
         """``(N, 2)`` heights and widths from the images' shapes in ``named``."""
