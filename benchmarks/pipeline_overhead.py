@@ -1,8 +1,8 @@
 """Throughput cost of a region operator in a DALI pipeline (CPU, or GPU with ``--device
-gpu``), against DALI's native ``fn.grid_mask``, measured in one run; plus the host
-sampler's cost per sample.
+gpu``), against DALI's native ``fn.grid_mask`` and ``fn.erase``, measured in one run;
+plus the host sampler's cost per sample.
 
-    python -m benchmarks.pipeline_overhead [--batch 32] [--size 224] [--rounds 5]
+    python -m benchmarks.pipeline_overhead [--batch 64] [--size 224] [--rounds 7]
                                            [--device cpu] [--json F]
 
 Every variant is the same reader -> decode + random crop -> resize -> flip + normalize
@@ -36,15 +36,32 @@ def _identity(images):
     return images
 
 
+def _dali_erase(x):
+    """DALI's native eraser with one box per image of Random Erasing's sizes (sides of 32
+    to 112 pixels at 224, anywhere in the image's top-left half), filled with 0."""
+    return fn.erase(x, anchor=fn.random.uniform(range=[0, 112], shape=2),
+                    shape=fn.random.uniform(range=[32, 112], shape=2), axis_names="HW",
+                    fill_value=0.0)
+
+
 VARIANTS = {
     "none": None,
     # The floor of any python_function operator: DALI allocates and copies its output.
     "python_function (identity)": lambda x, y, ids: fn.python_function(
         x, function=_identity, batch_processing=True, device=x.device),
+    # The floor of our sampler node: a python_function on the images' shapes.
+    "python_function (shapes)": lambda x, y, ids: (x, fn.python_function(
+        x.shape(), function=_identity, batch_processing=True)),
     "dali.fn.grid_mask": lambda x, y, ids: fn.grid_mask(x, ratio=0.4, tile=160, angle=0.0),
+    "dali.fn.erase": lambda x, y, ids: _dali_erase(x),
     "grid_mask": lambda x, y, ids: rfn.grid_mask(x, r=0.6, d=(96, 224), seed=1),
-    "random_erasing": lambda x, y, ids: rfn.random_erasing(x, prob=0.5, seed=2),
+    "random_erasing (fill 0)": lambda x, y, ids: rfn.random_erasing(x, prob=0.5, fill=0.0,
+                                                                    seed=2),
+    "random_erasing (noise)": lambda x, y, ids: rfn.random_erasing(x, prob=0.5, fill="random",
+                                                                   seed=2),
     "cutout": lambda x, y, ids: rfn.cutout(x, size=112, seed=3),
+    "cutmix": lambda x, y, ids: rfn.cutmix(x, y, seed=4),
+    "mixup": lambda x, y, ids: rfn.mixup(x, y, seed=5),
 }
 WARMUP = 4  # batches run before timing a freshly built pipeline
 SAMPLERS = {"grid_mask": GridMask(rotate=45, seed=1), "random_erasing": RandomErasing(seed=2),
@@ -94,7 +111,7 @@ def machine() -> dict:
 
 def main(argv=None, prog=None):
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--iters", type=int, default=24, help="batches per timed run")
     ap.add_argument("--rounds", type=int, default=7)

@@ -1,9 +1,11 @@
 """The one function that turns an operator's declaration into DALI nodes.
 
-On CPU an operator is one ``python_function`` node that samples and applies. On GPU it is
-two: a CPU node samples from the images' shapes (and the host inputs), and a GPU node
-applies the records with one CUDA kernel launch per batch on DALI's stream; the records
-travel as bytes, moved to the GPU by DALI, so the host never waits for the device. Inputs
+An operator is two nodes: a CPU ``python_function`` samples from the images' shapes (and
+the host inputs), and a node applies the records. On GPU that is a ``python_function`` with
+one CUDA kernel launch per batch on DALI's stream; the records travel as bytes, moved to the
+GPU by DALI, so the host never waits for the device. On CPU it is the kernel's numba twin
+in DALI's ``numba_function`` (:mod:`dali_regaug.cpu_node`), when the graph tells the
+images' dtype; otherwise one ``python_function`` samples and applies. Inputs
 and outputs are matched by the names the declaration gives them, never by position.
 
 Conventions of ``nvidia.dali.fn`` followed here: the layout comes from the input, the

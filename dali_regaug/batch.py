@@ -1,4 +1,4 @@
-"""Host-side facts about a batch, shared by the NumPy path and the kernel launcher: its
+"""Host-side facts about a batch, shared by the NumPy reference and the kernel launcher: its
 arrays, sizes, channels and dtype; the output buffer a caller passes; per-sample record
 bytes; and torch tensors taken in and given back through DLPack without a copy."""
 

@@ -75,7 +75,7 @@ def store(values: np.ndarray, dtype) -> np.ndarray:
 
 
 def apply(batch, drop, fill: Fill, layout: str, keys, regions=None, out=None) -> np.ndarray:
-    """``batch`` with the pixels where ``drop`` is true filled (the NumPy path).
+    """``batch`` with the pixels where ``drop`` is true filled (the NumPy reference).
 
     Parameters
     ----------

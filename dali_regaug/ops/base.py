@@ -6,8 +6,9 @@ arguments there) and then used in two pure steps, as in kornia.augmentation:
 * ``sample(hw, keys, prob, view)``: host-side, vectorized over the batch, returns one
   parameter record per sample (a NumPy structured array, the same bytes the kernel reads);
   ``view`` carries the saliency of guided placements (:mod:`dali_regaug.ops.placement`);
-* ``apply(images, params)``: the NumPy path for host arrays, one kernel launch for CuPy
-  arrays (or for host arrays on the emulator); torch tensors are taken through DLPack.
+* ``apply(images, params)``: the CPU kernels (``kernels/cpu``) for host arrays, one kernel
+  launch for CuPy arrays (the emulator's with ``backend="emulator"``, the NumPy reference
+  with ``backend="numpy"``); torch tensors are taken through DLPack.
 
 ``draw`` adds the state: per-sample keys from the seed (or ``sample_ids``), the epoch's
 probability and the placement's view. ``sample_named`` and ``apply_batch`` are what the
@@ -240,12 +241,12 @@ class MaskOp(Op):
     ``mask``."""
 
     def mask(self, params: np.ndarray, h: int, w: int):
-        """NumPy path: ``(drop, regions)`` for samples of one shape, broadcastable to
+        """NumPy reference: ``(drop, regions)`` for samples of one shape, broadcastable to
         ``(G, H, W)``; ``regions`` only when the fill needs it."""
         raise NotImplementedError
 
     def dropped(self, params: np.ndarray, h: int, w: int):
-        """What the NumPy path fills: :meth:`mask`, or for sparse operators sorted flat
+        """What the NumPy reference fills: :meth:`mask`, or for sparse operators sorted flat
         pixel indices and their region codes (see :func:`dali_regaug.fill.apply`)."""
         return self.mask(params, h, w)
 
@@ -259,9 +260,10 @@ class MaskOp(Op):
         Parameters
         ----------
         images : list of arrays or array
-            NumPy arrays take the NumPy path (or the kernels with ``backend="emulator"``);
-            CuPy arrays take one kernel launch on the current stream; torch tensors (CPU or
-            CUDA) are read through DLPack and the result is given back as tensors.
+            NumPy arrays take the CPU kernels (the emulator's with ``backend="emulator"``,
+            the NumPy reference with ``backend="numpy"``); CuPy arrays take one kernel launch
+            on the current stream; torch tensors (CPU or CUDA) are read through DLPack and
+            the result is given back as tensors.
         params : structured ndarray or list of arrays
             Records from :meth:`sample` / :meth:`draw`, or per-sample record bytes.
         out : array, optional

@@ -17,7 +17,7 @@ from dali_regaug import launch, validate
 from dali_regaug.ops import rects
 from dali_regaug.ops.base import Op
 
-CACHE_BYTES = 1 << 20  # one stretch of pixels across the batch, per source, in the NumPy path
+CACHE_BYTES = 1 << 20  # one stretch of pixels across the batch, per source, in the NumPy reference
 
 
 def params(boxes, counts, w_in, w_out, keys=None) -> np.ndarray:
@@ -55,8 +55,9 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
     Parameters
     ----------
     a, b : list of arrays or array
-        Sources of the same shapes and dtype; CuPy arrays take the kernel. ``b`` may be
-        ``a``'s samples in another order (partners): they are read in place, not gathered.
+        Sources of the same shapes and dtype: host arrays take the CPU kernel, CuPy arrays
+        the CUDA kernel. ``b`` may be ``a``'s samples in another order (partners): they are
+        read in place, not gathered.
     p : structured ndarray
         Records from :func:`params`.
     layout : {"HWC", "CHW"}
@@ -64,6 +65,8 @@ def apply(a, b, p, *, layout="HWC", out=None, backend=None, workspace=None,
         One array to write the result into, shaped as the stacked batch (it may be ``a``
         itself, never ``b``).
     backend : {None, "numpy", "emulator"} or a launch backend
+        ``"numpy"``: the NumPy reference (tests); ``"emulator"``: the CUDA kernel on the
+        CPU emulator.
     workspace : callable, optional
         ``workspace(nbytes, backend)`` returns a reused uint8 buffer on the images' device
         to write the output into when ``out`` is not given (the DALI bodies' buffer).

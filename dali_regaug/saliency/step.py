@@ -3,8 +3,8 @@ training loop, placed by saliency computed on that clean batch at that step (Gon
 2021, Algorithm 1), instead of maps from the bank that are at least the prefetch depth old.
 
 The operator is the pipeline's (same sampler, same records, same kernels): CUDA tensors go
-to the kernels through DLPack and CuPy on torch's current stream, CPU tensors take the
-NumPy path (or the kernels on the emulator, ``backend="emulator"``). It costs a saliency
+to the kernels through DLPack and CuPy on torch's current stream, CPU tensors the CPU kernels
+(``kernels/cpu``; the emulator's with ``backend="emulator"``). It costs a saliency
 pass per step (KeepAugment reports about 20% for its cheapest variants).
 """
 

@@ -1,5 +1,5 @@
-"""Numba twin of ``kernels/common.cuh``: the hash, the fills, the element stores, and the
-row writer every CPU kernel shares.
+"""Numba twin of ``kernels/common.cuh``: the hash, the element stores, and the copies and
+box geometry every CPU kernel shares (the fills are in :mod:`.fill`).
 
 Each function here mirrors the CUDA function of the same name with the same operations in
 the same order, in float32 where the CUDA code is float32, so integer and exact results
@@ -19,6 +19,10 @@ from numba.extending import intrinsic, overload
 from dali_regaug import records
 
 JIT = dict(cache=True, nogil=True)  # every kernel: compiled once per machine, GIL released
+# the per-value helpers, inlined into their callers' loops (numba's own inlining: a cached
+# callee is object code that LLVM could not inline, and a loop with a call in it is not
+# vectorized)
+INLINE = dict(JIT, inline="always")
 
 U64 = np.uint64
 F32 = np.float32
@@ -59,7 +63,7 @@ def bits_float(typingctx, u):
     return types.float32(types.uint32), codegen
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def mix64(z):
     z = z + U64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
@@ -67,21 +71,12 @@ def mix64(z):
     return z ^ (z >> U64(31))
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def hash3(key, stream, counter):
     return mix64(key ^ mix64((stream << U64(56)) | counter))
 
 
-@njit(**JIT)
-def hash_normal(h):
-    """N(0, 1) by Box-Muller from two 24-bit uniforms of one hash. ``logf`` and ``cosf``
-    are the C library's here and CUDA's on a GPU: within a few ULPs of each other."""
-    u1 = F32((h >> U64(40)) + U64(1)) * F32(5.9604644775390625e-08)
-    u2 = F32((h >> U64(16)) & U64(0xFFFFFF)) * F32(5.9604644775390625e-08)
-    return np.sqrt(F32(-2.0) * np.log(u1)) * np.cos(F32(6.2831854820251465) * u2)
-
-
-@njit(**JIT)
+@njit(**INLINE)
 def float_to_half(f):
     """float32 -> float16 bits, round to nearest even (as NumPy's astype)."""
     x = float_bits(f)
@@ -110,7 +105,7 @@ def float_to_half(f):
     return np.uint16(sign | q)
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def half_to_float(h):
     """float16 bits -> float32 (exact)."""
     sign = (np.uint32(h) & np.uint32(0x8000)) << np.uint32(16)
@@ -154,30 +149,6 @@ def _load(e):
 
 
 @njit(**JIT)
-def fill_value(mode, stored, key, region, pixel, c, like):
-    """The stored fill of channel ``c``: ``stored[c]`` for constant fills, else uint8 data
-    gets U{0..255} and float data N(0, 1)."""
-    if mode == FILL_VALUES:
-        return stored[c]
-    if mode == FILL_REGION:
-        h = hash3(key, STREAM_REGION, (U64(region) << U64(8)) | U64(c))
-    else:
-        h = hash3(key, STREAM_PIXEL, (U64(pixel) << U64(8)) | U64(c))
-    if like.itemsize == 1:
-        return store(F32(h >> U64(56)), like)
-    return store(hash_normal(h), like)
-
-
-@njit(**JIT)
-def stored_values(values, nc, like):
-    """The constant fills as ``like``'s elements (``values`` may be empty: random fills)."""
-    out = np.zeros(nc, like.dtype)
-    for c in range(min(nc, len(values))):
-        out[c] = store(values[c], like)
-    return out
-
-
-@njit(**JIT)
 def copy_span(out, x, p0, n, hw, nc, hwc):
     """Pixels ``p0 .. p0 + n`` of one sample copied from ``x`` (nothing to do in place)."""
     if out.ctypes.data == x.ctypes.data:
@@ -190,48 +161,28 @@ def copy_span(out, x, p0, n, hw, nc, hwc):
 
 
 @njit(**JIT)
-def fill_span(out, p0, n, hw, nc, hwc, codes, x0, mode, stored, key):
-    """Pixels ``p0 .. p0 + n`` filled; ``codes[x0:]`` holds their regions."""
-    if mode == FILL_VALUES and not hwc:
-        for c in range(nc):
-            out[c * hw + p0:c * hw + p0 + n] = stored[c]
-        return
-    for i in range(n):
-        p = p0 + i
-        for c in range(nc):
-            out[p * nc + c if hwc else c * hw + p] = fill_value(mode, stored, key,
-                                                                codes[x0 + i], p, c, out)
+def row_extent(i4, first, count, y, w):
+    """``(lo, hi, crossing)``: the columns that the ``count`` boxes (int words ``y0, x0, y1,
+    x1`` from ``i4[first]``) crossing row ``y`` span, clipped to the row (``lo >= hi``:
+    none), and that box when only one crosses it (else -1)."""
+    lo, hi, crossing = w, 0, -1
+    for i in range(count):
+        b = first + 4 * i
+        if i4[b] <= y < i4[b + 2] and max(i4[b + 1], 0) < min(i4[b + 3], w):
+            x0, x1 = max(i4[b + 1], 0), min(i4[b + 3], w)
+            crossing = i if lo >= hi else -1  # the first to cross, or several
+            lo, hi = min(lo, x0), max(hi, x1)
+    return lo, hi, crossing
 
 
 @njit(**JIT)
-def write_row(out, x, y, w, hw, nc, hwc, codes, mode, stored, key):
-    """Row ``y`` of one sample: runs of pixels whose code is ``KEEP`` are copied from ``x``,
-    the others filled (``codes`` holds each pixel's region: a box, a grid unit)."""
-    x0 = 0
-    while x0 < w:
-        keep = codes[x0] == KEEP
-        x1 = x0 + 1
-        while x1 < w and (codes[x1] == KEEP) == keep:
-            x1 += 1
-        if keep:
-            copy_span(out, x, y * w + x0, x1 - x0, hw, nc, hwc)
-        else:
-            fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, codes, x0, mode, stored, key)
-        x0 = x1
-
-
-@njit(**JIT)
-def paint_boxes(codes, i4, first, count, y, w):
-    """``codes[x]``: the last of ``count`` boxes (int words ``y0, x0, y1, x1`` from
-    ``i4[first]``) that holds pixel ``(y, x)``, or ``KEEP``; ``rectset.cuh``'s ``last_box``
-    for a whole row. Returns whether any box crosses the row."""
-    codes[:] = KEEP
-    touched = False
+def paint_boxes(codes, i4, first, count, y, lo, hi):
+    """``codes[lo:hi]``: the last box that holds pixel ``(y, x)``, or ``KEEP``;
+    ``rectset.cuh``'s ``last_box`` for a stretch of a row."""
+    codes[lo:hi] = KEEP
     for i in range(count):
         b = first + 4 * i
         if i4[b] <= y < i4[b + 2]:
-            x0, x1 = max(i4[b + 1], 0), min(i4[b + 3], w)
+            x0, x1 = max(i4[b + 1], lo), min(i4[b + 3], hi)
             if x0 < x1:
                 codes[x0:x1] = i
-                touched = True
-    return touched

@@ -7,8 +7,8 @@ import numpy as np
 from numba import carray, njit
 
 from dali_regaug import records
-from dali_regaug.kernels.cpu.common import JIT, address, copy_span, paint_boxes, \
-    stored_values, word, write_row
+from dali_regaug.kernels.cpu.common import JIT, address, copy_span, word
+from dali_regaug.kernels.cpu.fill import fill_span, stored_values
 
 KEY = word(records.RECT_HEADER, "key", 8)
 COUNT, W_IN, W_OUT = (word(records.RECT_HEADER, f) for f in ("count", "w_in", "w_out"))
@@ -24,13 +24,17 @@ def record(addr):
 
 @njit(**JIT)
 def sample(out, x, x2, rec, h, w, nc, hwc, mode, values):
+    """The image is copied, then each box filled in order (later boxes over earlier ones,
+    as ``last_box``), a row of it at a time."""
     i4 = rec.view(np.int32)
     key = rec.view(np.uint64)[KEY]
     stored = stored_values(values, nc, out)
-    codes = np.empty(w, np.int64)
     hw = h * w
-    for y in range(h):
-        if paint_boxes(codes, i4, BOXES, i4[COUNT], y, w):
-            write_row(out, x, y, w, hw, nc, hwc, codes, mode, stored, key)
-        else:
-            copy_span(out, x, y * w, w, hw, nc, hwc)
+    copy_span(out, x, 0, hw, hw, nc, hwc)
+    for i in range(i4[COUNT]):
+        b = BOXES + 4 * i
+        y0, x0 = max(i4[b], 0), max(i4[b + 1], 0)
+        y1, x1 = min(i4[b + 2], h), min(i4[b + 3], w)
+        for y in range(y0, y1):
+            if x0 < x1:
+                fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, i, mode, stored, key)

@@ -1,6 +1,6 @@
 """Numba twin of ``kernels/grid_mask.cu``: GridMask (Chen et al. 2020), each pixel's unit
-and square evaluated as the CUDA kernel does (rotated grids per pixel in float32; an
-axis-aligned grid by stepping along the row, which gives the same integers)."""
+and square as the CUDA kernel finds them (a rotated grid per pixel in float32; an
+axis-aligned one a unit at a time, which gives the same integers)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 from numba import njit
 
 from dali_regaug import records
-from dali_regaug.kernels.cpu.common import JIT, KEEP, STREAM_UNIT, U64, copy_span, \
-    hash3, stored_values, word, write_row
+from dali_regaug.kernels.cpu.common import INLINE, JIT, KEEP, STREAM_UNIT, U64, copy_span, hash3, \
+    word
+from dali_regaug.kernels.cpu.fill import fill_runs, fill_span, stored_values
 
 G = records.GRID_MASK
 KEY = word(G, "key", 8)
@@ -21,7 +22,7 @@ SIZE = G.itemsize  # bytes of a record
 F32 = np.float32
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def grid_point(rec, x, y, h, w):
     """``(gx, gy)``: pixel ``(x, y)`` in the grid's frame (rotated back about the centre)."""
     f4 = rec.view(np.float32)
@@ -32,12 +33,12 @@ def grid_point(rec, x, y, h, w):
     return gx, gy
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def unit_code(ux, uy):
     return np.int64(((uy & 0xFFFFFF) << 24) | (ux & 0xFFFFFF))
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def dropped(rec, unit, in_square):
     """Whether a pixel of ``unit`` is dropped, given whether it lies in the unit's square."""
     i4 = rec.view(np.int32)
@@ -49,43 +50,55 @@ def dropped(rec, unit, in_square):
 
 
 @njit(**JIT)
-def row_codes(codes, rec, y, h, w):
-    """Each pixel's unit code where row ``y`` is dropped, else ``KEEP``."""
+def rotated_row(codes, rec, y, h, w):
+    """Each pixel's unit code where row ``y`` of a rotated grid is dropped, else ``KEEP``."""
     i4 = rec.view(np.int32)
     d, side = np.int64(i4[D]), np.int64(i4[D] - i4[KEEP_LEN])
     off_x, off_y = np.int64(i4[OFF_X]), np.int64(i4[OFF_Y])
-    if i4[ROTATED]:
-        for x in range(w):
-            gx, gy = grid_point(rec, x, y, h, w)
-            ux, uy = (gx - off_x) // d, (gy - off_y) // d  # floor_div
-            unit = unit_code(ux, uy)
-            inside = gx - off_x - ux * d < side and gy - off_y - uy * d < side
-            codes[x] = unit if dropped(rec, unit, inside) else KEEP
-        return
-    uy = (y - off_y) // d  # floor division, as the CUDA code's floor_div
-    row_inside = y - off_y - uy * d < side
-    ux = -off_x // d
-    lx = -off_x - ux * d
-    unit = unit_code(ux, uy)
-    drop_in, drop_out = dropped(rec, unit, row_inside), dropped(rec, unit, False)
     for x in range(w):
-        codes[x] = unit if (drop_in if lx < side else drop_out) else KEEP
-        lx += 1
-        if lx == d:  # the next unit: its code and its square's draw
-            lx, ux = 0, ux + 1
-            unit = unit_code(ux, uy)
-            drop_in = dropped(rec, unit, row_inside)
+        gx, gy = grid_point(rec, x, y, h, w)
+        ux, uy = (gx - off_x) // d, (gy - off_y) // d  # floor_div
+        unit = unit_code(ux, uy)
+        inside = gx - off_x - ux * d < side and gy - off_y - uy * d < side
+        codes[x] = unit if dropped(rec, unit, inside) else KEEP
+
+
+@njit(**JIT)
+def paint_row(out, rec, y, w, hw, nc, hwc, mode, stored, key):
+    """The dropped pixels of row ``y`` of an axis-aligned grid, a unit at a time: each unit
+    spans ``[ux * d + off_x, (ux + 1) * d + off_x)``, its square the first ``d - keep``
+    pixels of that (on the rows of the squares' band)."""
+    i4 = rec.view(np.int32)
+    d, side = np.int64(i4[D]), np.int64(i4[D] - i4[KEEP_LEN])
+    off_x, off_y = np.int64(i4[OFF_X]), np.int64(i4[OFF_Y])
+    uy = (y - off_y) // d  # floor division, as the CUDA code's floor_div
+    band = y - off_y - uy * d < side
+    for ux in range(-off_x // d, (w - 1 - off_x) // d + 1):
+        unit = unit_code(ux, uy)
+        x0 = ux * d + off_x
+        for lo, hi, inside in ((x0, x0 + side, band), (x0 + side, x0 + d, False)):
+            lo, hi = max(lo, 0), min(hi, w)
+            if lo < hi and dropped(rec, unit, inside):
+                fill_span(out, y * w + lo, hi - lo, hw, nc, hwc, unit, mode, stored, key)
 
 
 @njit(**JIT)
 def sample(out, x, x2, rec, h, w, nc, hwc, mode, values):
-    hw = h * w
-    if rec.view(np.int32)[APPLY] == 0:
-        copy_span(out, x, 0, hw, hw, nc, hwc)
+    """The image is copied, then its dropped pixels filled: an axis-aligned grid a unit at a
+    time on the rows where anything drops, a rotated one in runs of its pixels' units."""
+    hw, i4 = h * w, rec.view(np.int32)
+    copy_span(out, x, 0, hw, hw, nc, hwc)
+    if i4[APPLY] == 0:
         return
     key = rec.view(np.uint64)[KEY]
     stored = stored_values(values, nc, out)
-    codes = np.empty(w, np.int64)
+    d, side, off_y = i4[D], i4[D] - i4[KEEP_LEN], i4[OFF_Y]
+    if i4[ROTATED]:
+        codes = np.empty(w, np.int64)
+        for y in range(h):
+            rotated_row(codes, rec, y, h, w)
+            fill_runs(out, y, w, hw, nc, hwc, codes, mode, stored, key)
+        return
     for y in range(h):
-        row_codes(codes, rec, y, h, w)
-        write_row(out, x, y, w, hw, nc, hwc, codes, mode, stored, key)
+        if i4[REVERSE] or y - off_y - ((y - off_y) // d) * d < side:
+            paint_row(out, rec, y, w, hw, nc, hwc, mode, stored, key)
