@@ -1,8 +1,8 @@
 """Training-loader throughput: this project's CPU DALI pipeline against a torchvision
 ``DataLoader`` doing the same augmentations, on the same images and cores, in one run.
 
-    python -m benchmarks.loader_vs_torchvision [--data DIR] [--batch 32] [--size 224]
-        [--batches 16 64] [--sizes 112 160] [--epochs 2] [--rounds 3] [--json F] [--png F]
+    python -m benchmarks.loader_vs_torchvision [--data DIR] [--batch 64] [--size 224]
+        [--batches 16 32] [--sizes 112 160] [--epochs 2] [--rounds 3] [--json F] [--png F]
 
 Both sides: decode, RandomResizedCrop(0.08-1, 3/4-4/3), horizontal flip, normalize to
 float32 CHW, then the region augmentation of the case, against its usual CPU form:
@@ -16,6 +16,7 @@ random_erasing_timm       random_erasing(p=0.5,fill=random)      timm RandomEras
 grid_mask                 gridmask(r=0.6,d=3/7-1 of the side)    GridMask per image in NumPy
 cutmix                    cutmix(alpha=1)                        torchvision CutMix (batch)
 cutmix_timm               cutmix(alpha=1)                        timm Mixup, elem mode
+mixup                     mixup(alpha=0.2)                       torchvision MixUp (batch)
 mixup_timm                mixup(alpha=0.2)                       timm Mixup, elem mode
 ========================  =====================================  ============================
 
@@ -53,6 +54,8 @@ CASES = {  # name -> (our spec(size), per-image transform(size), batch transform
                lambda classes: _v2().CutMix(num_classes=classes, alpha=1.0)),
     "cutmix_timm": (lambda size: "cutmix(alpha=1)", None,
                     lambda classes: _timm_mixup(classes, mixup_alpha=0.0, cutmix_alpha=1.0)),
+    "mixup": (lambda size: "mixup(alpha=0.2)", None,
+              lambda classes: _v2().MixUp(num_classes=classes, alpha=0.2)),
     "mixup_timm": (lambda size: "mixup(alpha=0.2)", None,
                    lambda classes: _timm_mixup(classes, mixup_alpha=0.2, cutmix_alpha=0.0)),
 }
@@ -198,9 +201,9 @@ def main(argv=None, prog=None):
     ap.add_argument("--data", default=None, help="ImageNet-layout folder (default: the "
                                                    "sample dataset's train split)")
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--batches", type=int, nargs="*", default=[16, 64],
+    ap.add_argument("--batches", type=int, nargs="*", default=[16, 32],
                     help="batch sizes of the sweep (at --size)")
     ap.add_argument("--sizes", type=int, nargs="*", default=[112, 160],
                     help="crop sizes of the sweep (at --batch)")

@@ -114,12 +114,15 @@ class NumbaBackend(NumpyHost):
         if len(work) == 1:
             work[0]()
             return
-        for done in [_pool(self.threads).submit(w) for w in work]:
+        pool = _pool(self.threads, os.getpid())
+        for done in [pool.submit(w) for w in work]:
             done.result()
 
 
 @functools.lru_cache(maxsize=None)
-def _pool(threads: int):
+def _pool(threads: int, pid: int):
+    """The threads of one process (a forked child, a DataLoader worker say, has none of its
+    parent's: it makes its own)."""
     return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dali_regaug")
 
 
