@@ -8,11 +8,11 @@ import platform
 
 
 def info(device=None, **modules) -> dict:
-    """CPU model, core count, Python and NumPy, each ``name=module`` version (``None`` where
-    the module is not installed, e.g. DALI on a GPU machine) and, for a CUDA ``device``, the
-    GPU's name."""
+    """CPU model, core count, Python, NumPy and numba (the CPU kernels), each ``name=module``
+    version (``None`` where the module is not installed, e.g. DALI on a GPU machine) and,
+    for a CUDA ``device``, the GPU's name."""
     record = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
-    for name, module in {"numpy": "numpy", **modules}.items():
+    for name, module in {"numpy": "numpy", "numba": "numba", **modules}.items():
         try:
             record[name] = importlib.import_module(module).__version__
         except ImportError:

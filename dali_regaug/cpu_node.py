@@ -18,7 +18,7 @@ from nvidia.dali.plugin import numba as dali_numba
 from dali_regaug import dtypes
 
 
-class _Compiled(dali_numba.NumbaFunction):
+class RegionKernel(dali_numba.NumbaFunction):
     """DALI's ``numba_function`` given the kernels' compiled C entry points (addresses),
     instead of Python functions that it would compile at every pipeline build."""
 
@@ -56,7 +56,7 @@ def apply(images, second, params, settings, *, dtype: str, layout: str, batch: b
         ins.append(second if batch else as_kind(second))
         in_types.append(types.INT32 if batch else kind)
         ins_ndim.append(0 if batch else 3)
-    node = _Compiled(run_fn=(run.dali_batch if batch else run.dali_sample).address,
+    node = RegionKernel(run_fn=(run.dali_batch if batch else run.dali_sample).address,
                      setup_fn=run.same_shape.address, in_types=in_types + [types.UINT8,
                      types.FLOAT], ins_ndim=ins_ndim + [1, 1], out_types=[kind], outs_ndim=[3],
                      batch_processing=batch, device="cpu")

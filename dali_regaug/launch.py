@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
 import os
 
@@ -43,6 +44,7 @@ MIN_BLOCKS = 1024  # ... unless the batch would then leave a large GPU's SMs idl
 MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: the samples of one launch
 ALIGN = 16  # of each part of the uploaded buffer
 INT32_LIMIT = 2**31
+SPLIT_BYTES = 1 << 22  # the CPU kernels split a batch among threads from this many bytes out
 
 
 class NumpyHost:
@@ -107,7 +109,12 @@ class NumbaBackend(NumpyHost):
         table, nc = int(args[0]), int(args[1])
         mode, values = (int(args[2]), int(args[3])) if len(args) > 2 else (0, 0)
         n = int(grid[1])
-        parts = min(self.threads, n)
+        rows = np.ctypeslib.as_array((ctypes.c_uint64 * (n * len(TABLE_DTYPE))).from_address(
+            table)).view(TABLE_DTYPE)
+        written = int((rows["height"] * rows["width"]).sum()) * nc * like.itemsize
+        # in place, a call writes only the dropped pixels: waking threads costs more
+        alone = written < SPLIT_BYTES or (rows["in"] == rows["out"]).all()
+        parts = 1 if alone else min(self.threads, n)
         bounds = [n * k // parts for k in range(parts + 1)]
         work = [functools.partial(self.run.run_table, op, table, lo, hi, nc, hwc, mode, values,
                                   like) for lo, hi in zip(bounds[:-1], bounds[1:])]

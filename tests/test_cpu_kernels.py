@@ -157,7 +157,7 @@ def test_dali_numba_node_matches_the_emulator(name, dtype, layout, emulator):
     mixing = name in ("cutmix", "mixup")
     hws = [(24, 30)] * 4 if mixing else [(24, 30), (13, 41), (24, 30), (7, 9)]
     x, y, p, partners, pp = _run(name, dtype, layout, 4, hws, CASES[name])
-    assert cpu_node._Compiled.__name__ in _kinds(pp)
+    assert cpu_node.RegionKernel.__name__ in _kinds(pp)
     expected, recs = _expected(name, layout, CASES[name], x, p, partners, emulator)
     assert_match(f"numba_node_{name}_{dtype}_{layout}", expected, y, recs,
                  exact=not _noisy(name, dtype), max_ulps=NOISE_ULPS)
@@ -168,10 +168,30 @@ def test_dali_numba_node_matches_the_emulator(name, dtype, layout, emulator):
 def test_a_dtype_the_graph_cannot_tell_runs_the_kernel_in_a_python_function(emulator):
     x, y, p, _, pp = _run("grid_mask", "float32", "HWC", 3, [(20, 20)] * 3, CASES["grid_mask"],
                           declare=False)
-    assert cpu_node._Compiled.__name__ not in _kinds(pp)
+    assert cpu_node.RegionKernel.__name__ not in _kinds(pp)
     expected, recs = _expected("grid_mask", "HWC", CASES["grid_mask"], x, p, None, emulator)
     assert_match("python_function_grid_mask", expected, y, recs, exact=False,
                  max_ulps=NOISE_ULPS)
+
+
+def test_a_dtype_the_graph_got_wrong_is_refused_not_reinterpreted():
+    from dali_regaug import batch as batch_mod
+
+    op = operator("cutout", size=4, layout="HWC")
+    recs = op.draw(np.tile([8, 8], (2, 1)))
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe():
+        x = fn.external_source(source=lambda: [np.zeros((8, 8, 3), np.uint8)] * 2,
+                               batch=True, layout="HWC")
+        p = fn.external_source(source=lambda: batch_mod.rows(recs), batch=True)
+        s = fn.external_source(source=lambda: op.settings([3, 3], "float32"), batch=True)
+        return cpu_node.apply(x, None, p, s, dtype="float32", layout="HWC", batch=False)
+
+    pp = pipe()
+    pp.build()
+    with pytest.raises(Exception, match="doesn't match type of the input data: uint8 != float"):
+        pp.run()
 
 
 def test_partners_of_another_shape_are_refused_naming_the_sample():

@@ -7,7 +7,7 @@ import numpy as np
 from numba import carray, njit
 
 from dali_regaug import records
-from dali_regaug.kernels.cpu.common import JIT, address, copy_span, word
+from dali_regaug.kernels.cpu.common import FILL_VALUES, JIT, address, copy_span, word
 from dali_regaug.kernels.cpu.fill import fill_span, stored_values
 
 KEY = word(records.RECT_HEADER, "key", 8)
@@ -35,6 +35,11 @@ def sample(out, x, x2, rec, h, w, nc, hwc, mode, values):
         b = BOXES + 4 * i
         y0, x0 = max(i4[b], 0), max(i4[b + 1], 0)
         y1, x1 = min(i4[b + 2], h), min(i4[b + 3], w)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        if mode == FILL_VALUES and not hwc:  # a 2-D assignment per plane: no view per row
+            for c in range(nc):
+                out[c * hw:(c + 1) * hw].reshape(h, w)[y0:y1, x0:x1] = stored[c]
+            continue
         for y in range(y0, y1):
-            if x0 < x1:
-                fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, i, mode, stored, key)
+            fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, i, mode, stored, key)
