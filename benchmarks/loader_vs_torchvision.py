@@ -169,8 +169,11 @@ def measure(data, case, args):
 
 def plot(rows, sweep, args, path, title):
     """Ratios to torchvision per case at ``--batch``/``--size`` (the 1.8x target marked),
-    and against batch size and crop size."""
-    fig, axes = figure.row(3, width=14 / 3)
+    and against batch size and crop size where a sweep ran."""
+    sweeps = [(key, other, value) for key, other, value, swept in
+              (("batch", "size", args.size, args.batches), ("size", "batch", args.batch,
+                                                            args.sizes)) if swept]
+    fig, axes = figure.row(1 + len(sweeps), width=14 / 3 if sweeps else 7)
     names = list(rows)
     axes[0].bar(range(len(names)), [rows[n]["ratio"] for n in names], color="tab:green")
     for i, n in enumerate(names):
@@ -182,8 +185,7 @@ def plot(rows, sweep, args, path, title):
     axes[0].set_ylabel("dali-regaug / torchvision DataLoader")
     axes[0].set_title(f"batch {args.batch}, {args.size}x{args.size}")
     axes[0].legend(fontsize=8)
-    for ax, key, other, value in ((axes[1], "batch", "size", args.size),
-                                  (axes[2], "size", "batch", args.batch)):
+    for ax, (key, other, value) in zip(axes[1:], sweeps):
         for n in names:
             pts = sorted([r for r in sweep if r["case"] == n and r[other] == value] +
                          [rows[n]], key=lambda r: r[key])
@@ -192,7 +194,7 @@ def plot(rows, sweep, args, path, title):
         ax.axhline(1.8, color="tab:red", ls="--", lw=1)
         ax.set_xlabel(f"{key} ({other} {value})")
         ax.set_ylabel("ratio")
-    axes[2].legend(fontsize=7)
+        ax.legend(fontsize=7)
     figure.save(fig, path, title)
 
 
