@@ -148,6 +148,11 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
     # CPU: the numba kernel in DALI's threads when the graph tells the dtype (and the
     # kernels are not the emulator's), else inside the fused python_function
     dtype = dtypes.of(images) if images.device == "cpu" and op.backend is None else None
+    second = None if partners is None or perm is not None else dtypes.of(partners)
+    if dtype is not None and second is not None and second != dtype:
+        name = next(p.name for p in decl.all_inputs if p.name == decl.partners)
+        raise TypeError(f"{decl.name}: {name} is {second} but the images are {dtype}: the "
+                        f"two sources must have one dtype")
     body = _Body(decl, op, list(host), list(checked), sampled, partners is not None, dtype)
     src = [images] + ([partners] if partners is not None else [])
     if images.device == "cpu" and dtype is None:

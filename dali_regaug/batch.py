@@ -45,7 +45,7 @@ def describe(images, layout: str, name: str = "images") -> Batch:
     ch = np.array([s[2] if layout == "HWC" else s[0] for s in listed])
     if (ch != ch[0]).any():
         raise ValueError(f"{name} mixes channel counts {sorted(set(ch.tolist()))} ({layout})")
-    return Batch(arrays, hw[:, 0].copy(), hw[:, 1].copy(), _channels(ch[0], name, layout),
+    return Batch(arrays, hw[:, 0].copy(), hw[:, 1].copy(), channels(ch[0], name, layout),
                  dtype, stacked)
 
 
@@ -55,19 +55,27 @@ def _one(images, layout, name) -> Batch:
     (h, w), = validate.image_shapes([images.shape[1:]], layout, name)
     c = images.shape[3] if layout == "HWC" else images.shape[1]
     n = len(images)
-    return Batch(images, np.full(n, h), np.full(n, w), _channels(c, name, layout), dtype, True)
+    return Batch(images, np.full(n, h), np.full(n, w), channels(c, name, layout), dtype, True)
 
 
 def _dtype(dtype, name):
     if dtype.name not in DTYPES:
         raise TypeError(f"{name} dtype {dtype.name} is not supported: expected one of "
                         f"{', '.join(DTYPES)}")
+    if not dtype.isnative:  # the kernels read the machine's byte order
+        raise TypeError(f"{name} dtype {dtype.str} is not in this machine's byte order: "
+                        f"convert with .astype(np.{dtype.name})")
     return dtype
 
 
-def _channels(c, name, layout) -> int:
-    if c > 255:
-        raise ValueError(f"{name} has {c} channels ({layout}): at most 255 are supported")
+MAX_CHANNELS = 255  # a fill's counter is (pixel or region << 8) | channel
+
+
+def channels(c, name="images", layout="") -> int:
+    """``c``, checked: at most ``MAX_CHANNELS`` channels."""
+    if c > MAX_CHANNELS:
+        raise ValueError(f"{name} has {c} channels ({layout}): at most {MAX_CHANNELS} are "
+                         f"supported")
     return int(c)
 
 
@@ -97,7 +105,24 @@ def check_out(out, arrays):
         raise ValueError(f"out must be a C-contiguous {type(arrays[0]).__name__} of shape "
                          f"{shape} and dtype {dtype}, got {type(out).__name__} "
                          f"{tuple(out.shape)} {np.dtype(out.dtype)}")
+    if not getattr(out.flags, "writeable", True):
+        raise ValueError("out is read-only (a read-only array, or a view of immutable or "
+                         "read-only mapped memory): pass a writeable buffer")
     return out
+
+
+def check_aliases(table: np.ndarray, nbytes, out_lo: int, out_hi: int) -> None:
+    """Refuse a launch whose output overlaps a sample's input anywhere but at that sample's
+    own output (``out`` given as the images themselves is fine; ``out`` given as the images
+    in another order would overwrite a sample another one still reads). ``table`` has the
+    launch table's ``in`` addresses, ``nbytes`` each sample's size."""
+    lo = table["in"]
+    clash = (lo != table["out"]) & (lo < np.uint64(out_hi)) & \
+        (lo + np.asarray(nbytes, np.uint64) > np.uint64(out_lo))
+    for i in np.flatnonzero(clash)[:1]:
+        raise ValueError(f"out overlaps the input of sample {i} elsewhere than at sample "
+                         f"{i}'s own output: writing it would overwrite pixels another sample "
+                         f"still reads; pass a separate buffer (or the images themselves)")
 
 
 def pointer(a) -> int:

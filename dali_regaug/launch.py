@@ -314,6 +314,10 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         starts = np.arange(n, dtype=np.uint64) * np.uint64(size[0]) if same else \
             np.concatenate([[0], np.cumsum(size[:-1])]).astype(np.uint64)
         table["out"] = backend.pointer(out_all) + starts * np.uint64(b.dtype.itemsize)
+        if out is not None:
+            nbytes = np.broadcast_to(size, n) * b.dtype.itemsize
+            base = backend.pointer(out_all)
+            batch_mod.check_aliases(table, nbytes, base, base + out_all.nbytes)
         table["height"], table["width"] = b.h, b.w
         hw = b.h * b.w
         grid_x = blocks_per_sample(int(hw.max()), n, block, max_grid_x)

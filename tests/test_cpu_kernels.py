@@ -236,3 +236,64 @@ def test_dtypes_are_read_from_the_graph():
         return x
 
     pipe()
+
+
+def test_the_cache_falls_back_to_the_temporary_directory_and_never_to_numbas_own(
+        tmp_path, monkeypatch):
+    """An unwritable cache directory must not hand the kernels to numba's in-tree cache
+    (which checks each function's own file only: stale code after a helper's edit)."""
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setattr(cpu_kernels, "cache_dir", lambda: blocked / "cache")
+    monkeypatch.setattr(cpu_kernels.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    path = cpu_kernels.cache_path()
+    assert path.parent.parent.parent == tmp_path / "tmp" and path.name == \
+        cpu_kernels.digest()[:16]
+    monkeypatch.setattr(cpu_kernels.tempfile, "gettempdir", lambda: str(blocked))
+    assert cpu_kernels.cache_path() is None  # then nothing is cached at all
+    from numba.core import caching
+
+    assert caching.CacheImpl._locator_classes[0] is cpu_kernels.Locator
+
+
+def test_host_inputs_the_kernels_cannot_take_are_refused():
+    """Each would have been read or written wrongly: another byte order, a read-only
+    output, an output that is the images in another order (sample 0 would overwrite
+    sample 2's pixels before they are read)."""
+    rs = np.random.default_rng(3)
+    x = np.stack(make_images(rs, [(8, 8)] * 3, 3, np.float32, "HWC"))
+    op = operator("cutout", size=4, seed=1)
+    p = op.draw(np.tile([8, 8], (3, 1)))
+    with pytest.raises(TypeError, match="byte order"):
+        op.apply(x.astype(">f4"), p)
+    frozen = x.copy()
+    frozen.setflags(write=False)
+    with pytest.raises(ValueError, match="out is read-only"):
+        op.apply(frozen, p, out=frozen)
+    with pytest.raises(ValueError, match="overlaps the input of sample 0"):
+        op.apply([x[i] for i in (2, 0, 1)], p, out=x)
+    assert op.apply(x, p, out=x) is x  # in place, each sample on itself
+
+
+def test_the_node_refuses_channels_its_counters_cannot_tell_apart():
+    with pytest.raises(ValueError, match="300 channels"):
+        operator("cutout", size=4).settings([3, 300], "uint8")
+
+
+def test_a_second_source_of_another_dtype_is_refused_when_the_pipeline_is_defined():
+    from dali_regaug.saliency import SaliencyBank
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe(bank):
+        x = fn.external_source(source=lambda: [np.zeros((8, 8, 3), np.uint8)] * 2,
+                               batch=True, layout="HWC", dtype=types.UINT8)
+        a = fn.cast(x, dtype=types.FLOAT)
+        ids = fn.external_source(source=lambda: [np.array([i]) for i in range(2)], batch=True)
+        crops = fn.constant(fdata=[0.0, 0.0, 1.0, 1.0], shape=[4])
+        flips = fn.constant(idata=0, dtype=types.INT32)
+        return rfn.keep_paste(x, sample_ids=ids, crops=crops, flips=flips, augmented=a,
+                              size=4, bank=bank)
+
+    with SaliencyBank(1) as bank, pytest.raises(TypeError, match="keep_paste: augmented is "
+                                                "float32 but the images are uint8"):
+        pipe(bank)

@@ -203,6 +203,7 @@ class Op:
                 self.layout == "HWC", list(DTYPES).index(dtype.name)]
         made = {}
         for c in set(channels):
+            batch_mod.channels(c, "images", self.layout)
             values = fill_mod.channel_values(self.fill, c, dtype) if hasattr(self, "fill") \
                 else ()
             made[c] = np.concatenate([head, values]).astype(np.float32)

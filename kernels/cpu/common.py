@@ -17,8 +17,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from dali_regaug import records
+from dali_regaug.kernels.cpu import CACHE
 
-JIT = dict(cache=True, nogil=True)  # every kernel: compiled once per machine, GIL released
+JIT = dict(cache=CACHE, nogil=True)  # every kernel: compiled once per machine, GIL released
 # the per-value helpers, inlined into their callers' loops (numba's own inlining: a cached
 # callee is object code that LLVM could not inline, and a loop with a call in it is not
 # vectorized)

@@ -21,6 +21,7 @@ import numpy as np
 from numba import carray, njit, types
 
 from dali_regaug import records
+from dali_regaug.kernels import cpu
 from dali_regaug.kernels.cpu.common import JIT, address
 
 RUN = types.void(types.uint64, types.uint64, types.uint64, types.int32,
@@ -29,7 +30,7 @@ RUN_BATCH = types.void(types.uint64, types.uint64, types.uint64, types.int32,
                        types.uint64, types.uint64, types.uint64, types.int32, types.int32)
 SETUP = types.void(types.uint64, types.uint64, types.int32, types.uint64, types.uint64,
                    types.int32, types.int32)
-CACHE = dict(cache=True, nopython=True)
+CACHE = dict(cache=cpu.CACHE, nopython=True)
 
 # Per dtype of dali_regaug.kernels.DTYPES (the settings' dtype code is the index there), an
 # empty array of the element type the kernels use: float16 is handled as its bits.
