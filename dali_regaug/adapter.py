@@ -243,19 +243,20 @@ class _Body:
         recs, side = self.op.sample_named(named)
         outs = [batch_mod.rows(recs), *[side[n] for n in self.sampled]]
         if self.dtype is not None:
-            self._same_shapes(shapes, rest[0] if self.second_shapes else
-                              [shapes[i] for i in batch_mod.scalars(named["partners"])]
-                              if self.has_partners else shapes)
-            channels = [int(s[-1] if self.op.layout == "HWC" else s[0]) for s in shapes]
+            dims = np.asarray(shapes).reshape(len(shapes), -1)
+            if self.has_partners:
+                self._same_shapes(dims, np.asarray(rest[0]).reshape(dims.shape)
+                                  if self.second_shapes else
+                                  dims[batch_mod.scalars(named["partners"])])
+            channels = dims[:, -1 if self.op.layout == "HWC" else 0].tolist()
             outs.insert(1, self.op.settings(channels, self.dtype))
         return tuple(outs) if len(outs) > 1 else outs[0]
 
-    def _same_shapes(self, shapes, second):
-        for i, (a, b) in enumerate(zip(shapes, second)):
-            if tuple(a) != tuple(b):
-                raise ValueError(f"{self.decl.name}: sample {i} is {tuple(a.tolist())} but its "
-                                 f"second source (partner) is {tuple(np.asarray(b).tolist())}: "
-                                 f"they must have the same shape")
+    def _same_shapes(self, dims, second):
+        for i in np.flatnonzero((dims != second).any(1))[:1]:
+            raise ValueError(f"{self.decl.name}: sample {i} is {tuple(dims[i].tolist())} but "
+                             f"its second source (partner) is {tuple(second[i].tolist())}: "
+                             f"they must have the same shape")
 
     def apply(self, images, *rest):
         partners, params = (rest[0], rest[1]) if self.has_partners else (None, rest[0])

@@ -11,22 +11,32 @@ plugin refuses float16.
 
 from __future__ import annotations
 
+import functools
+
 from nvidia.dali import fn as dali_fn
 from nvidia.dali import types
-from nvidia.dali.plugin import numba as dali_numba
 
-from dali_regaug import dtypes
+from dali_regaug import dtypes, extras
+
+NODE_NAME = "RegionKernel"  # the node's operator, as DALI's errors name it
 
 
-class RegionKernel(dali_numba.NumbaFunction):
+@functools.lru_cache(maxsize=None)
+def node_class():
     """DALI's ``numba_function`` given the kernels' compiled C entry points (addresses),
-    instead of Python functions that it would compile at every pipeline build."""
+    instead of Python functions that it would compile at every pipeline build (imported
+    when first needed: GPU pipelines need no numba)."""
+    extras.numba()
+    from nvidia.dali.plugin import numba as dali_numba
 
-    def _get_run_fn_cpu(self, run_fn, *args):
-        return run_fn
-
-    def _get_setup_fn_cpu(self, setup_fn):
-        return setup_fn
+    base = dali_numba.NumbaFunction
+    if not all(hasattr(base, f) for f in ("_get_run_fn_cpu", "_get_setup_fn_cpu")):
+        raise ImportError("this DALI's numba plugin compiles its functions differently from "
+                          "DALI 2.4's, which dali_regaug's CPU node builds on: install "
+                          "nvidia-dali 2.4")
+    overrides = {"_get_run_fn_cpu": lambda self, run_fn, *args: run_fn,
+                 "_get_setup_fn_cpu": lambda self, setup_fn: setup_fn}
+    return type(NODE_NAME, (base,), overrides)
 
 
 def apply(images, second, params, settings, *, dtype: str, layout: str, batch: bool):
@@ -56,7 +66,7 @@ def apply(images, second, params, settings, *, dtype: str, layout: str, batch: b
         ins.append(second if batch else as_kind(second))
         in_types.append(types.INT32 if batch else kind)
         ins_ndim.append(0 if batch else 3)
-    node = RegionKernel(run_fn=(run.dali_batch if batch else run.dali_sample).address,
+    node = node_class()(run_fn=(run.dali_batch if batch else run.dali_sample).address,
                      setup_fn=run.same_shape.address, in_types=in_types + [types.UINT8,
                      types.FLOAT], ins_ndim=ins_ndim + [1, 1], out_types=[kind], outs_ndim=[3],
                      batch_processing=batch, device="cpu")

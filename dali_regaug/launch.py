@@ -1,5 +1,6 @@
 """The one launcher behind every kernel: packs the launch table, picks the variant and the
-grid, and drives either CuPy (GPU) or the CPU emulator through ``kernel(grid, block, args)``.
+grid, and drives CuPy (GPU), the kernels' numba twins or the CPU emulator through
+``kernel(grid, block, args)``.
 
 A launch covers a whole batch: ``blockIdx.y`` is the sample and a grid-stride loop covers its
 pixels, so samples may differ in height and width. Each table row holds the sample's
@@ -264,7 +265,7 @@ def launch(op: str, images, params, *, layout: str, backend, args=(), images2=No
         Host parameter records, one per sample, or per-sample device byte arrays (as DALI
         hands them to a GPU ``python_function``).
     layout : {"HWC", "CHW"}
-    backend : CupyBackend or EmulatorBackend
+    backend : CupyBackend, NumbaBackend or EmulatorBackend
     args : tuple
         Kernel arguments after ``(table, channels)``: NumPy scalars, or host NumPy arrays
         (copied with the table; the kernel gets their device address).

@@ -32,9 +32,10 @@ def make_images(rs, hws, channels=3, dtype=np.float32, layout="HWC"):
 
 
 # Box-Muller noise (the float fills "random" and "region") is computed with the C library's
-# logf and cosf on CPU, CUDA's on a GPU and NumPy's own on the NumPy path: the same float32
-# operations, within this many units in the last place of the stored dtype (README, "CPU
-# kernels"). Everything else is integer or exact and must agree bit for bit.
+# logf and cosf in the emulator, CUDA's on a GPU, float32 polynomials in the CPU kernels and
+# NumPy's own in the NumPy reference: the kernels agree within this many units in the last
+# place of the stored dtype (README, "CPU kernels"). Everything else is integer or exact and
+# must agree bit for bit.
 NOISE_ULPS = 8
 
 

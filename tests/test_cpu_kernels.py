@@ -86,8 +86,8 @@ def test_in_place_writes_only_the_erased_pixels():
 
 
 def test_the_cache_covers_every_source_the_code_depends_on(tmp_path, monkeypatch):
-    """numba's own cache checks a function's file only; a change to a shared helper, to a
-    record layout or to numba must be a new build."""
+    """numba's own cache checks a function's file only; a change to a shared helper, to the
+    entry points, to a record layout or to numba must be a new build."""
     before = cpu_kernels.digest()
     for name in ("common.py", "run.py"):
         pkg = tmp_path / name
@@ -101,6 +101,17 @@ def test_the_cache_covers_every_source_the_code_depends_on(tmp_path, monkeypatch
     monkeypatch.undo()
     cpu_kernels.digest.cache_clear()
     assert cpu_kernels.digest() == before
+    records = tmp_path / "records.py"  # the record layouts, read into the code as constants
+    records.write_bytes(cpu_kernels.DEPENDENCIES[0].read_bytes() + b"\n# edited\n")
+    monkeypatch.setattr(cpu_kernels, "DEPENDENCIES", (records, *cpu_kernels.DEPENDENCIES[1:]))
+    cpu_kernels.digest.cache_clear()
+    assert cpu_kernels.digest() != before
+    monkeypatch.undo()
+    monkeypatch.setattr(cpu_kernels.numba, "__version__", "0.0.1")
+    cpu_kernels.digest.cache_clear()
+    assert cpu_kernels.digest() != before
+    monkeypatch.undo()
+    cpu_kernels.digest.cache_clear()
 
 
 def test_a_second_process_loads_the_kernels_instead_of_compiling_them():
@@ -176,7 +187,7 @@ def test_dali_numba_node_matches_the_emulator(name, dtype, layout, emulator):
     mixing = name in ("cutmix", "mixup")
     hws = [(24, 30)] * 4 if mixing else [(24, 30), (13, 41), (24, 30), (7, 9)]
     x, y, p, partners, pp = _run(name, dtype, layout, 4, hws, CASES[name])
-    assert cpu_node.RegionKernel.__name__ in _kinds(pp)
+    assert cpu_node.NODE_NAME in _kinds(pp)
     expected, recs = _expected(name, layout, CASES[name], x, p, partners, emulator)
     assert_match(f"numba_node_{name}_{dtype}_{layout}", expected, y, recs,
                  exact=not _noisy(name, dtype), max_ulps=NOISE_ULPS)
@@ -187,7 +198,7 @@ def test_dali_numba_node_matches_the_emulator(name, dtype, layout, emulator):
 def test_a_dtype_the_graph_cannot_tell_runs_the_kernel_in_a_python_function(emulator):
     x, y, p, _, pp = _run("grid_mask", "float32", "HWC", 3, [(20, 20)] * 3, CASES["grid_mask"],
                           declare=False)
-    assert cpu_node.RegionKernel.__name__ not in _kinds(pp)
+    assert cpu_node.NODE_NAME not in _kinds(pp)
     expected, recs = _expected("grid_mask", "HWC", CASES["grid_mask"], x, p, None, emulator)
     assert_match("python_function_grid_mask", expected, y, recs, exact=False,
                  max_ulps=NOISE_ULPS)
@@ -297,3 +308,11 @@ def test_a_second_source_of_another_dtype_is_refused_when_the_pipeline_is_define
     with SaliencyBank(1) as bank, pytest.raises(TypeError, match="keep_paste: augmented is "
                                                 "float32 but the images are uint8"):
         pipe(bank)
+
+
+def test_without_numba_the_cpu_kernels_name_the_extra(monkeypatch):
+    from dali_regaug import extras
+
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.raises(ImportError, match=r"dali-regaug\[cpu\]"):
+        extras.numba()

@@ -1,4 +1,5 @@
-"""The real CuPy path on a GPU against NumPy. Skipped cleanly where no GPU is present.
+"""The real CuPy path on a GPU against the NumPy reference (``backend="numpy"``). Skipped
+cleanly where no GPU is present.
 
 On a GPU machine: ``python -m pytest -m gpu tests/test_gpu.py`` (DALI is not needed).
 """
@@ -41,7 +42,7 @@ def test_cupy_kernel_matches_numpy(make, dtype, layout):
     op = make(layout)
     images = make_images(rs, hws, 3, dtype, layout)
     params = op.draw(np.array(hws))
-    expected = op.apply(images, params)
+    expected = op.apply(images, params, backend="numpy")
     with cupy.cuda.Stream(non_blocking=True) as stream:
         out = op.apply([cupy.asarray(x) for x in images], params)
         stream.synchronize()
@@ -59,7 +60,8 @@ def test_cupy_composite_matches_numpy():
     p = composite.params(np.array([[[2, 3, 20, 30]]] * 4), [1, 1, 0, 1], [1, 0.3, 0, 0.5],
                          [0, 0.7, 0.4, 0.5])
     got = composite.apply([cupy.asarray(x) for x in a], [cupy.asarray(x) for x in b], p)
-    assert_match("gpu_composite", composite.apply(a, b, p), [cupy.asnumpy(x) for x in got], p)
+    assert_match("gpu_composite", composite.apply(a, b, p, backend="numpy"),
+                 [cupy.asnumpy(x) for x in got], p)
 
 
 @pytest.mark.parametrize("layout", ["HWC", "CHW"])
@@ -74,7 +76,7 @@ def test_cupy_mix_from_device_parameter_bytes_matches_numpy(layout):
     p = op.draw(np.array([(24, 36)] * 6))
     rows = [cupy.asarray(r) for r in p.view(np.uint8).reshape(6, -1)]
     got = op.apply_batch([cupy.asarray(x) for x in a], rows, [cupy.asarray(x) for x in b])
-    assert_match("gpu_mix", op.apply(a, b, p), [cupy.asnumpy(x) for x in got], p,
+    assert_match("gpu_mix", op.apply(a, b, p, backend="numpy"), [cupy.asnumpy(x) for x in got], p,
                  exact=False, rtol=1e-3, atol=1e-3)
 
 
@@ -99,10 +101,12 @@ def test_cupy_box_aware_ops_from_device_parameter_bytes_match_numpy(layout):
     p = op.sample_named({"shapes": shapes, "boxes": boxes, "labels": labels})[0]
     device_rows = [cupy.asarray(r) for r in p.view(np.uint8).reshape(len(p), -1)]
     got = op.apply_batch([cupy.asarray(x) for x in images], device_rows)
-    assert_match("gpu_bbox_erasing", op.apply(images, p), [cupy.asnumpy(x) for x in got], p)
+    assert_match("gpu_bbox_erasing", op.apply(images, p, backend="numpy"),
+                 [cupy.asnumpy(x) for x in got], p)
     masker = Erase(max_boxes=op.max_boxes + 1, fill=255, seed=0)
     got = masker.apply_batch([cupy.asarray(m) for m in masks], device_rows)
-    assert_match("gpu_bbox_masks", masker.apply(masks, p), [cupy.asnumpy(x) for x in got], p)
+    assert_match("gpu_bbox_masks", masker.apply(masks, p, backend="numpy"),
+                 [cupy.asnumpy(x) for x in got], p)
 
     cut = CutMixDetection(layout=layout, seed=8)
     perm = [np.array(i) for i in (1, 2, 3, 4, 5, 0)]
@@ -123,8 +127,11 @@ def test_the_per_step_mode_on_cuda_tensors_matches_the_cpu_batch():
 
     x = torch.randn(8, 3, 32, 32)
     maps = torch.rand(8, 16, 16)
-    keep = lambda: operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9)  # noqa: E731
-    cpu, recs = step.apply(keep(), x, maps)
+
+    def keep(**kw):
+        return operator("keep_cutout", bank=None, size=9, layout="CHW", seed=9, **kw)
+
+    cpu, recs = step.apply(keep(backend="numpy"), x, maps)
     gpu, recs_gpu = step.apply(keep(), x.cuda(), maps.cuda())
     torch.cuda.synchronize()
     np.testing.assert_array_equal(recs, recs_gpu)
@@ -142,7 +149,7 @@ def test_apply_on_cuda_tensors_matches_numpy_and_gives_cuda_tensors_back():
     got = op.apply(torch.from_numpy(x).cuda(), p)
     assert got.is_cuda
     torch.cuda.synchronize()
-    assert_match("gpu_torch_grid_mask", op.apply(x, p), list(got.cpu().numpy()), p)
+    assert_match("gpu_torch_grid_mask", op.apply(x, p, backend="numpy"), list(got.cpu().numpy()), p)
 
 
 @pytest.mark.parametrize("make", [

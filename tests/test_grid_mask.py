@@ -9,7 +9,7 @@ from dali_regaug.ops.grid_mask import GridMask
 
 
 def dropped(op, h, w, n, prob=1.0, seed_shift=0):
-    """(n, H, W) bool masks on constant images (the NumPy path)."""
+    """(n, H, W) bool masks on constant images (the CPU kernels)."""
     images = [np.ones((h, w, 1), np.float32)] * n
     params = op.sample(np.array([(h, w)] * n), np.arange(n, dtype=np.uint64) + seed_shift, prob)
     return np.stack(op.apply(images, params))[..., 0] == 0, params

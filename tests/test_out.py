@@ -1,5 +1,6 @@
 """``out=``: operators write into a buffer the caller owns (reused across batches, or the
-images themselves for erasing in place), on the NumPy path and through the kernels."""
+images themselves for erasing in place), through the CPU kernels, the emulator and the NumPy
+reference."""
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from dali_regaug.ops.erasing import RandomErasing
 from dali_regaug.ops.grid_mask import GridMask
 from dali_regaug.ops.mixing import Mix
 
-BACKENDS = [None, "emulator"]
+BACKENDS = [None, "emulator", "numpy"]
 
 
 def batch(n=4, h=20, w=28, dtype=np.float32, layout="CHW", seed=0):

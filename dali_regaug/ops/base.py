@@ -29,6 +29,7 @@ from dali_regaug.declare import Arg
 from dali_regaug.kernels import DTYPES, OPS
 from dali_regaug.ops import placement as placement_mod
 
+
 def prob_arg(default, meaning="chance to apply it to a sample, or an epoch schedule "
                               "(dali_regaug.schedule.Linear)") -> Arg:
     return Arg("prob", default, meaning, "prob", per_sample=True)
