@@ -150,9 +150,8 @@ def _nodes(decl, op, images, ports, per_sample, graph, layout):
     dtype = dtypes.of(images) if images.device == "cpu" and op.backend is None else None
     second = None if partners is None or perm is not None else dtypes.of(partners)
     if dtype is not None and second is not None and second != dtype:
-        name = next(p.name for p in decl.all_inputs if p.name == decl.partners)
-        raise TypeError(f"{decl.name}: {name} is {second} but the images are {dtype}: the "
-                        f"two sources must have one dtype")
+        raise TypeError(f"{decl.name}: {decl.partners} is {second} but the images are "
+                        f"{dtype}: the two sources must have one dtype")
     body = _Body(decl, op, list(host), list(checked), sampled, partners is not None, dtype)
     src = [images] + ([partners] if partners is not None else [])
     if images.device == "cpu" and dtype is None:

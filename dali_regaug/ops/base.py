@@ -199,14 +199,13 @@ class Op:
         """Per sample, the float32 settings of the CPU kernel node
         (:mod:`dali_regaug.kernels.cpu.entry`): the kernel, the fill mode, 1 for HWC, the
         dtype code, then the fill per channel (checked against ``dtype``)."""
-        dtype = np.dtype(dtype)
-        head = [OPS.index(self.kernel), getattr(self, "fill", fill_mod.Fill(0)).mode,
+        dtype, fill = np.dtype(dtype), getattr(self, "fill", None)  # the composite has none
+        head = [OPS.index(self.kernel), 0 if fill is None else fill.mode,
                 self.layout == "HWC", list(DTYPES).index(dtype.name)]
         made = {}
         for c in set(channels):
             batch_mod.channels(c, "images", self.layout)
-            values = fill_mod.channel_values(self.fill, c, dtype) if hasattr(self, "fill") \
-                else ()
+            values = () if fill is None else fill_mod.channel_values(fill, c, dtype)
             made[c] = np.concatenate([head, values]).astype(np.float32)
         return [made[c] for c in channels]
 

@@ -161,6 +161,21 @@ def copy_span(out, x, p0, n, hw, nc, hwc):
             out[c * hw + p0:c * hw + p0 + n] = x[c * hw + p0:c * hw + p0 + n]
 
 
+@njit(**INLINE)
+def clipped_box(i4, b, h, w):
+    """``(y0, x0, y1, x1)``: the box of int words ``i4[b:b + 4]`` clipped to the image."""
+    return max(i4[b], 0), max(i4[b + 1], 0), min(i4[b + 2], h), min(i4[b + 3], w)
+
+
+@njit(**INLINE)
+def run_end(codes, x0, hi):
+    """The end of the run of equal codes that starts at ``x0`` (before ``hi``)."""
+    x1 = x0 + 1
+    while x1 < hi and codes[x1] == codes[x0]:
+        x1 += 1
+    return x1
+
+
 @njit(**JIT)
 def row_extent(i4, first, count, y, w):
     """``(lo, hi, crossing)``: the columns that the ``count`` boxes (int words ``y0, x0, y1,
@@ -168,9 +183,8 @@ def row_extent(i4, first, count, y, w):
     none), and that box when only one crosses it (else -1)."""
     lo, hi, crossing = w, 0, -1
     for i in range(count):
-        b = first + 4 * i
-        if i4[b] <= y < i4[b + 2] and max(i4[b + 1], 0) < min(i4[b + 3], w):
-            x0, x1 = max(i4[b + 1], 0), min(i4[b + 3], w)
+        y0, x0, y1, x1 = clipped_box(i4, first + 4 * i, y + 1, w)  # rows past y: no matter
+        if y0 <= y < y1 and x0 < x1:
             crossing = i if lo >= hi else -1  # the first to cross, or several
             lo, hi = min(lo, x0), max(hi, x1)
     return lo, hi, crossing

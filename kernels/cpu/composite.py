@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from dali_regaug.kernels.cpu.common import F32, JIT, KEEP, copy_span, load, paint_boxes, \
-    row_extent, store
+from dali_regaug.kernels.cpu.common import F32, JIT, KEEP, clipped_box, copy_span, load, \
+    paint_boxes, row_extent, run_end, store
 from dali_regaug.kernels.cpu.erase import BOXES, COUNT, W_IN, W_OUT
 
 
@@ -31,21 +31,20 @@ def blend_span(out, a, b, p0, n, m, hw, nc, hwc):
 def sample(out, a, b, rec, h, w, nc, hwc, mode, values):
     """Out of place, the boxes are blended over the whole image's blend. In place on ``a``
     each pixel is written once: rows no box crosses take ``w_out`` together; a crossed row
-    takes ``w_out`` outside the boxes' extent and, inside it, ``w_in`` in runs of boxed
-    pixels."""
+    takes ``w_out`` outside the boxes' extent and, inside it, ``w_in`` or ``w_out`` in runs
+    of one box."""
     i4, f4 = rec.view(np.int32), rec.view(np.float32)
     w_in, w_out = f4[W_IN], f4[W_OUT]
-    codes = np.empty(w, np.int64)
     hw, count, start = h * w, i4[COUNT], 0
     if out.ctypes.data != a.ctypes.data:  # all at w_out, then each box at w_in over it
         blend_span(out, a, b, 0, hw, w_out, hw, nc, hwc)
         for i in range(count):
-            y0, x0 = max(i4[BOXES + 4 * i], 0), max(i4[BOXES + 4 * i + 1], 0)
-            y1, x1 = min(i4[BOXES + 4 * i + 2], h), min(i4[BOXES + 4 * i + 3], w)
+            y0, x0, y1, x1 = clipped_box(i4, BOXES + 4 * i, h, w)
             for y in range(y0, y1):
                 if x0 < x1:
                     blend_span(out, a, b, y * w + x0, x1 - x0, w_in, hw, nc, hwc)
         return
+    codes = np.empty(w, np.int64)
     for y in range(h):  # in place on a: each pixel read before it is written
         lo, hi, one = row_extent(i4, BOXES, count, y, w)
         if lo >= hi:
@@ -60,11 +59,9 @@ def sample(out, a, b, rec, h, w, nc, hwc, mode, values):
         paint_boxes(codes, i4, BOXES, count, y, lo, hi)
         x0 = lo
         while x0 < hi:
-            inside = codes[x0] != KEEP
-            x1 = x0 + 1
-            while x1 < hi and (codes[x1] != KEEP) == inside:
-                x1 += 1
-            blend_span(out, a, b, y * w + x0, x1 - x0, w_in if inside else w_out, hw, nc, hwc)
+            x1 = run_end(codes, x0, hi)
+            m = w_out if codes[x0] == KEEP else w_in
+            blend_span(out, a, b, y * w + x0, x1 - x0, m, hw, nc, hwc)
             x0 = x1
         start = y + 1
     blend_span(out, a, b, start * w, (h - start) * w, w_out, hw, nc, hwc)

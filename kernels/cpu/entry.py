@@ -81,12 +81,11 @@ def settings(ins, in_shapes, num_ins, samples, s):
 
 
 @njit(**JIT)
-def dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, like):
-    """``(out, x, x2, record, h, w, nc, hwc, mode, values)`` of sample ``s``; the second
-    source is sample ``x2_at`` of the images (the batch form's partner) when it is not an
-    input of its own."""
+def dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, cfg, like):
+    """``(out, x, x2, record, h, w, nc, hwc, mode, values)`` of sample ``s`` under its
+    settings ``cfg``; the second source is sample ``x2_at`` of the images (the batch form's
+    partner) when it is not an input of its own."""
     data, shapes = pointers(ins, num_ins, samples), pointers(in_shapes, num_ins, samples)
-    cfg = settings(ins, in_shapes, num_ins, samples, s)[0]
     hwc = cfg[HWC] != 0
     dims = shape(shapes, 0, s, 3)
     h, w, nc = (dims[0], dims[1], dims[2]) if hwc else (dims[1], dims[2], dims[0])

@@ -7,7 +7,8 @@ import numpy as np
 from numba import carray, njit
 
 from dali_regaug import records
-from dali_regaug.kernels.cpu.common import FILL_VALUES, JIT, address, copy_span, word
+from dali_regaug.kernels.cpu.common import FILL_VALUES, JIT, address, clipped_box, copy_span, \
+    word
 from dali_regaug.kernels.cpu.fill import fill_span, stored_values
 
 KEY = word(records.RECT_HEADER, "key", 8)
@@ -32,9 +33,7 @@ def sample(out, x, x2, rec, h, w, nc, hwc, mode, values):
     hw = h * w
     copy_span(out, x, 0, hw, hw, nc, hwc)
     for i in range(i4[COUNT]):
-        b = BOXES + 4 * i
-        y0, x0 = max(i4[b], 0), max(i4[b + 1], 0)
-        y1, x1 = min(i4[b + 2], h), min(i4[b + 3], w)
+        y0, x0, y1, x1 = clipped_box(i4, BOXES + 4 * i, h, w)
         if x0 >= x1 or y0 >= y1:
             continue
         if mode == FILL_VALUES and not hwc:  # a 2-D assignment per plane: no view per row

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from dali_regaug.kernels.cpu.common import F32, FILL_REGION, FILL_VALUES, JIT, KEEP, \
-    STREAM_PIXEL, STREAM_REGION, U64, hash3, store
+    STREAM_PIXEL, STREAM_REGION, U64, hash3, run_end, store
 from dali_regaug.kernels.cpu.noise import normal, pixel_normals
 
 
@@ -75,10 +75,7 @@ def fill_runs(out, y, w, hw, nc, hwc, codes, mode, stored, key):
     code is their region: a box, a grid unit)."""
     x0 = 0
     while x0 < w:
-        code = codes[x0]
-        x1 = x0 + 1
-        while x1 < w and codes[x1] == code:
-            x1 += 1
-        if code != KEEP:
-            fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, code, mode, stored, key)
+        x1 = run_end(codes, x0, w)
+        if codes[x0] != KEEP:
+            fill_span(out, y * w + x0, x1 - x0, hw, nc, hwc, codes[x0], mode, stored, key)
         x0 = x1

@@ -34,6 +34,14 @@ def grid_point(rec, x, y, h, w):
 
 
 @njit(**INLINE)
+def geometry(rec):
+    """``(d, side, off_x, off_y)``: the unit, its square's side and the grid's offsets."""
+    i4 = rec.view(np.int32)
+    return np.int64(i4[D]), np.int64(i4[D] - i4[KEEP_LEN]), np.int64(i4[OFF_X]), \
+        np.int64(i4[OFF_Y])
+
+
+@njit(**INLINE)
 def unit_code(ux, uy):
     return np.int64(((uy & 0xFFFFFF) << 24) | (ux & 0xFFFFFF))
 
@@ -52,9 +60,7 @@ def dropped(rec, unit, in_square):
 @njit(**JIT)
 def rotated_row(codes, rec, y, h, w):
     """Each pixel's unit code where row ``y`` of a rotated grid is dropped, else ``KEEP``."""
-    i4 = rec.view(np.int32)
-    d, side = np.int64(i4[D]), np.int64(i4[D] - i4[KEEP_LEN])
-    off_x, off_y = np.int64(i4[OFF_X]), np.int64(i4[OFF_Y])
+    d, side, off_x, off_y = geometry(rec)
     for x in range(w):
         gx, gy = grid_point(rec, x, y, h, w)
         ux, uy = (gx - off_x) // d, (gy - off_y) // d  # floor_div
@@ -68,9 +74,7 @@ def paint_row(out, rec, y, w, hw, nc, hwc, mode, stored, key):
     """The dropped pixels of row ``y`` of an axis-aligned grid, a unit at a time: each unit
     spans ``[ux * d + off_x, (ux + 1) * d + off_x)``, its square the first ``d - keep``
     pixels of that (on the rows of the squares' band)."""
-    i4 = rec.view(np.int32)
-    d, side = np.int64(i4[D]), np.int64(i4[D] - i4[KEEP_LEN])
-    off_x, off_y = np.int64(i4[OFF_X]), np.int64(i4[OFF_Y])
+    d, side, off_x, off_y = geometry(rec)
     uy = (y - off_y) // d  # floor division, as the CUDA code's floor_div
     band = y - off_y - uy * d < side
     for ux in range(-off_x // d, (w - 1 - off_x) // d + 1):
@@ -92,13 +96,13 @@ def sample(out, x, x2, rec, h, w, nc, hwc, mode, values):
         return
     key = rec.view(np.uint64)[KEY]
     stored = stored_values(values, nc, out)
-    d, side, off_y = i4[D], i4[D] - i4[KEEP_LEN], i4[OFF_Y]
     if i4[ROTATED]:
         codes = np.empty(w, np.int64)
         for y in range(h):
             rotated_row(codes, rec, y, h, w)
             fill_runs(out, y, w, hw, nc, hwc, codes, mode, stored, key)
         return
+    d, side, _, off_y = geometry(rec)
     for y in range(h):
-        if i4[REVERSE] or y - off_y - ((y - off_y) // d) * d < side:
+        if i4[REVERSE] or (y - off_y) % d < side:  # the band of squares (floor modulo)
             paint_row(out, rec, y, w, hw, nc, hwc, mode, stored, key)

@@ -51,11 +51,14 @@ def dali_one(outs, ins, in_shapes, num_ins, samples, s, x2_at):
     cfg, code = entry.settings(ins, in_shapes, num_ins, samples, s)
     op = np.int64(cfg[entry.OP])
     if code == 0:
-        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, entry.U8))
+        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, cfg,
+                                     entry.U8))
     elif code == 1:
-        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, entry.U16))
+        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, cfg,
+                                     entry.U16))
     else:
-        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, entry.F32))
+        apply(op, *entry.dali_sample(outs, ins, in_shapes, num_ins, samples, s, x2_at, cfg,
+                                     entry.F32))
 
 
 @cfunc(entry.RUN, **entry.CACHE)
